@@ -1,0 +1,26 @@
+# The two commands of the README: `make study` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.snnlab-installed
+
+.PHONY: setup test study clean-venv
+
+# Create the venv when missing and install into it once; re-runs do nothing
+# unless pyproject.toml changed.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,cluster]'
+	$(PY) -m ipykernel install --sys-prefix --name snnlab --display-name "Python (snnlab)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+study: setup
+	$(VENV)/bin/snnlab run --profile quick
+
+clean-venv:
+	rm -rf $(VENV)

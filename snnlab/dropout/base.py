@@ -1,0 +1,170 @@
+"""The dropout contract shared by every method (see DESIGN.md, "Dropout: the contract").
+
+Every method is a ``SpikeDropout``: an ``nn.Module`` acting on spikes ``x`` of shape
+``[T, B, ...]`` with optional context from the layer (``membrane=[T, B, ...]``,
+``weight=`` the weight matrix of the layer that produced ``x``, rows = neurons).
+Methods that act on synapses (``acts_on == "synapses"``) instead transform the
+*following* layer's weight through ``mask_weight``.
+
+How a model uses a slot (see ``snnlab.models``)::
+
+    y = drop(spikes, membrane=membrane if drop.needs_membrane else None,
+             weight=layer_weight if drop.needs_weight else None)
+    if drop.inference_scale != 1.0:  # rescale="none" at inference
+        y = y * drop.inference_scale
+    w_next = drop.mask_weight(next_weight) if drop.acts_on == "synapses" else next_weight
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.validation import check_choice, check_float
+
+RESCALES = ("inverted", "none")
+
+
+@dataclass(frozen=True)
+class DropoutStats:
+    """What the last training forward of a dropout module did to its input.
+
+    ``dropped_fraction``: fraction of mask entries that dropped (over every t, sample, unit).
+    ``spikes_removed``: fraction of the input's spikes (non-zero entries) that were dropped.
+    ``silent_fraction``: fraction of dropped (sample, unit) pairs whose unit was silent over the whole window.
+    ``out_mean`` / ``out_min`` / ``out_max``: of the output values (rescaling makes them non-binary,
+    the alpha variants make them negative).
+    """
+
+    method: str
+    p: float
+    dropped_fraction: float
+    spikes_removed: float
+    silent_fraction: float
+    out_mean: float
+    out_min: float
+    out_max: float
+
+
+class SpikeDropout(nn.Module):
+    """Base class of every dropout method. Subclasses implement ``_apply`` (and ``mask_weight`` for synapses)."""
+
+    name: ClassVar[str] = "base"
+    needs_membrane: ClassVar[bool] = False
+    needs_weight: ClassVar[bool] = False
+    acts_on: ClassVar[str] = "spikes"  # or "synapses"
+    supported_rescale: ClassVar[tuple[str, ...]] = RESCALES
+    extra_options: ClassVar[tuple[str, ...]] = ()  # method-specific keyword options
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """Keyword options ``make_dropout`` accepts for this method."""
+        return ("rescale", "generator", "seed", "mc") + cls.extra_options
+
+    def __init__(
+        self,
+        p: float = 0.0,
+        *,
+        rescale: str = "inverted",
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        mc: bool = False,
+    ) -> None:
+        super().__init__()
+        self.p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
+        check_choice("rescale", rescale, RESCALES)
+        if rescale not in self.supported_rescale:
+            raise ValueError(
+                f"rescale={rescale!r} is not meaningful for the {self.name!r} method; "
+                f"it supports: {', '.join(map(repr, self.supported_rescale))}"
+            )
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.rescale = rescale
+        self.mc = bool(mc)
+        self._generator = generator
+        # Without an explicit seed, draw one from the global RNG so torch.manual_seed controls it.
+        self._seed = int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        self._last_stats: DropoutStats | None = None
+
+    # ---------------------------------------------------------------- randomness
+    def reseed(self, seed: int) -> None:
+        """Restart this module's mask stream from ``seed`` (drops any caller-supplied generator)."""
+        self._seed = int(seed)
+        self._generator = None
+
+    def generator_for(self, device: torch.device) -> torch.Generator:
+        """The module's generator on ``device`` (created lazily from the seed)."""
+        g = self._generator
+        if g is None or g.device.type != device.type:
+            g = torch.Generator(device=device)
+            g.manual_seed(self._seed)
+            self._generator = g
+        return g
+
+    # ---------------------------------------------------------------- state
+    @property
+    def sampling(self) -> bool:
+        """True when masks are drawn: in training mode, or in eval with MC mode on."""
+        return self.training or self.mc
+
+    @property
+    def keep(self) -> float:
+        return 1.0 - self.p
+
+    @property
+    def inference_scale(self) -> float:
+        """Factor the model applies to this slot's output when not sampling (rescale="none"): keep probability."""
+        if self.sampling or self.rescale != "none" or self.p == 0.0:
+            return 1.0
+        return self.keep
+
+    @property
+    def last_stats(self) -> DropoutStats | None:
+        """Statistics of the last sampling forward (None before the first one)."""
+        return self._last_stats
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x: Tensor, *, membrane: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+        if x.dim() < 3:
+            raise ValueError(f"x must be time-major [T, B, features...] (at least 3 dims), got shape {tuple(x.shape)}")
+        if membrane is not None and membrane.shape != x.shape:
+            raise ValueError(f"membrane must have the shape of x {tuple(x.shape)}, got {tuple(membrane.shape)}")
+        if self.needs_membrane and membrane is None:
+            raise ValueError(f"the {self.name!r} method needs membrane=[T, B, ...] from its layer")
+        if self.needs_weight and weight is None:
+            raise ValueError(f"the {self.name!r} method needs weight= (the layer's weight matrix, one row per neuron)")
+        if not self.sampling or self.p == 0.0 or self.acts_on == "synapses":
+            return x
+        return self._apply(x, membrane, weight)
+
+    def _apply(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def mask_weight(self, weight: Tensor) -> Tensor:
+        """For synapse-acting methods: the following layer's weight, masked while sampling. Identity here."""
+        return weight
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, rescale={self.rescale!r}, mc={self.mc}"
+
+
+@contextmanager
+def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Keep every dropout module of ``model`` sampling in ``eval()`` (Monte-Carlo dropout); restores on exit."""
+    mods = [m for m in model.modules() if isinstance(m, SpikeDropout)]
+    before = [m.mc for m in mods]
+    for m in mods:
+        m.mc = True
+    try:
+        yield model
+    finally:
+        for m, b in zip(mods, before):
+            m.mc = b

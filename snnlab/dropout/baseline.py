@@ -1,0 +1,23 @@
+"""The ``none`` baseline: an empty dropout slot (identity, always)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from snnlab.dropout.base import SpikeDropout
+from snnlab.dropout.registry import register
+
+
+@register
+class NoDropout(SpikeDropout):
+    """Identity in training and eval; ``p`` must be 0 (a rate without a method is a mistake)."""
+
+    name = "none"
+
+    def __init__(self, p: float = 0.0, **options) -> None:
+        super().__init__(p, **options)
+        if self.p != 0.0:
+            raise ValueError(f"p={p} was given with dropout method 'none'; use p=0 or choose a method")
+
+    def _apply(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        return x

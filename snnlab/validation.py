@@ -1,0 +1,51 @@
+"""Argument checks shared by every public entry point: clear errors naming the argument, the value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``allowed``; otherwise raise ValueError/TypeError naming them."""
+    allowed = tuple(allowed)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, allowed))}; got {type(value).__name__} ({value!r})")
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not known; allowed: {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer (not bool) and >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value} is not allowed; it must be an integer >= {minimum}")
+    return int(value)
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as float if it is a finite real number inside the given interval."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
+    value = float(value)
+    lo_br = "[" if low_inclusive else "("
+    hi_br = "]" if high_inclusive else ")"
+    interval = f"{lo_br}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi_br}"
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value} is not allowed; it must be a finite number in {interval}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        raise ValueError(f"{name}={value} is not allowed; it must lie in {interval}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        raise ValueError(f"{name}={value} is not allowed; it must lie in {interval}")
+    return value
