@@ -1,0 +1,4 @@
+"""Analysis of spike trains and results: dropout statistics, sparsity, synaptic operations,
+neuron importance, rank stability and the statistics of method comparisons."""
+
+from snnlab.analysis import importance, sparsity, statistics

@@ -1,0 +1,257 @@
+"""Neuron importance and the stability of importance rankings (the paper's Table 2, made quantitative).
+
+Two importance scores for the neurons of a hidden layer:
+
+* **weight magnitude**: the L2 norm of a hidden neuron's *outgoing* weights, i.e. column ``i`` of
+  the following layer's weight ``[out, hidden]`` (for a convolution ``[oc, ic, kh, kw]``, the norm
+  of everything reading input channel ``i``). A neuron whose outgoing weights are large can move
+  the next layer's potential the most per spike. This is the ranking the paper sorts.
+* **ablation**: silence the neuron (zero its outgoing weights, which for a feed-forward network is
+  the same as masking all its spikes) and measure how much accuracy drops (or loss rises) on a
+  data set. This is what "important" should mean; the weight rank is a cheap proxy for it.
+
+Rank comparisons: Kendall's tau-b (ties handled) over all neurons and the overlap of the top-k
+sets, with the chance level of that overlap (k / n) to read it against.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats as sps
+from torch import Tensor, nn
+
+from snnlab.validation import check_choice, check_int
+
+ABLATION_METRICS = ("accuracy", "loss")
+
+
+def _scores(name: str, scores: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """Scores as a 1-D float array of finite values."""
+    if isinstance(scores, Tensor):
+        arr = scores.detach().to("cpu", torch.float64).numpy()
+    else:
+        try:
+            arr = np.asarray(scores, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a 1-D tensor/array of numbers; {err}") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D tensor/array (one score per neuron), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite scores")
+    return arr
+
+
+def _check_k(k: int, n: int) -> int:
+    k = check_int("k", k, minimum=1)
+    if k > n:
+        raise ValueError(f"k={k} is larger than the number of neurons ({n}); allowed: 1 <= k <= {n}")
+    return k
+
+
+def outgoing_weight_norm(weight: Tensor) -> Tensor:
+    """Importance by weight magnitude: the L2 norm of each hidden neuron's outgoing weights.
+
+    ``weight`` is the weight of the layer that *reads* the hidden layer: ``[out, hidden]`` for a
+    linear layer (column norms), ``[oc, ic, kh, kw]`` for a convolution (one norm per input channel).
+    Returns a float tensor ``[hidden]`` on the weight's device, without gradient.
+    """
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"weight must be a torch.Tensor [out, hidden] (or [oc, ic, kh, kw]), got {type(weight).__name__}")
+    if weight.dim() not in (2, 4):
+        raise ValueError(f"weight must be 2-D [out, hidden] or 4-D [oc, ic, kh, kw], got shape {tuple(weight.shape)}")
+    w = weight.detach().float()
+    dims = [d for d in range(w.dim()) if d != 1]
+    return w.pow(2).sum(dim=dims).sqrt()
+
+
+def rank_neurons(scores: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """Neuron IDs ordered from most to least important (ties: the lower ID first)."""
+    s = _scores("scores", scores)
+    return np.lexsort((np.arange(s.size), -s))
+
+
+def top_k(scores: Tensor | np.ndarray | Sequence[float], k: int) -> np.ndarray:
+    """The IDs of the ``k`` most important neurons, most important first."""
+    s = _scores("scores", scores)
+    return rank_neurons(s)[: _check_k(k, s.size)]
+
+
+def top_k_overlap(a: Tensor | np.ndarray | Sequence[float], b: Tensor | np.ndarray | Sequence[float], k: int) -> float:
+    """Fraction of the top-``k`` neurons of ``a`` that are also in the top-``k`` of ``b`` (1 = same set)."""
+    sa, sb = _scores("a", a), _scores("b", b)
+    if sa.size != sb.size:
+        raise ValueError(f"a and b must score the same neurons; got {sa.size} and {sb.size} scores")
+    k = _check_k(k, sa.size)
+    return len(set(top_k(sa, k).tolist()) & set(top_k(sb, k).tolist())) / k
+
+
+def chance_overlap(n: int, k: int) -> float:
+    """Expected top-k overlap of two independent random rankings of ``n`` neurons: ``k / n``."""
+    n = check_int("n", n, minimum=1)
+    return _check_k(k, n) / n
+
+
+def kendall_tau(a: Tensor | np.ndarray | Sequence[float], b: Tensor | np.ndarray | Sequence[float]) -> float:
+    """Kendall's tau-b rank correlation of two score vectors over the same neurons (1 = same order,
+    0 = unrelated, -1 = reversed). NaN when either vector is constant (no ranking to compare)."""
+    sa, sb = _scores("a", a), _scores("b", b)
+    if sa.size != sb.size:
+        raise ValueError(f"a and b must score the same neurons; got {sa.size} and {sb.size} scores")
+    if sa.size < 2 or np.all(sa == sa[0]) or np.all(sb == sb[0]):
+        return float("nan")
+    return float(sps.kendalltau(sa, sb, variant="b").statistic)
+
+
+def top_k_concentration(scores: Tensor | np.ndarray | Sequence[float], k: int) -> float:
+    """Share of the total (non-negative) importance held by the top-``k`` neurons: how *much* the
+    most important neurons matter, as opposed to *which* neurons they are."""
+    s = _scores("scores", scores)
+    if np.any(s < 0):
+        raise ValueError("scores must be non-negative for a concentration (share of the total)")
+    total = s.sum()
+    if total == 0:
+        return float("nan")
+    return float(s[top_k(s, k)].sum() / total)
+
+
+def top_ids_table(scores: Mapping[str, Tensor | np.ndarray | Sequence[float]], k: int = 10) -> pd.DataFrame:
+    """Table 2 of the paper: one row per condition, columns 1..k holding the IDs of the top-k neurons."""
+    _check_mapping(scores)
+    rows = {name: top_k(s, k) for name, s in scores.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(1, k + 1)))
+
+
+def top_k_membership(scores: Mapping[str, Tensor | np.ndarray | Sequence[float]], k: int) -> pd.DataFrame:
+    """Which neurons are in whose top-k: rows = conditions, columns = the union of all top-k sets
+    (ordered by how many conditions share them, then ID), values = rank in that condition's top-k
+    (1 = most important) or 0 when the neuron is not in it."""
+    _check_mapping(scores)
+    tops = {name: top_k(s, k) for name, s in scores.items()}
+    counts: dict[int, int] = {}
+    for ids in tops.values():
+        for i in ids.tolist():
+            counts[i] = counts.get(i, 0) + 1
+    columns = sorted(counts, key=lambda i: (-counts[i], i))
+    data = np.zeros((len(tops), len(columns)), dtype=int)
+    pos = {c: j for j, c in enumerate(columns)}
+    for r, ids in enumerate(tops.values()):
+        for rank, i in enumerate(ids.tolist(), start=1):
+            data[r, pos[i]] = rank
+    return pd.DataFrame(data, index=list(tops), columns=columns)
+
+
+def _check_mapping(scores: Mapping) -> None:
+    if not isinstance(scores, Mapping) or len(scores) == 0:
+        raise TypeError(f"scores must be a non-empty mapping name -> score vector, got {type(scores).__name__}")
+    sizes = {name: _scores(f"scores[{name!r}]", s).size for name, s in scores.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"every score vector must cover the same neurons; sizes: {sizes}")
+
+
+def rank_agreement(
+    scores: Mapping[str, Tensor | np.ndarray | Sequence[float]],
+    *,
+    k: int,
+    pairs: Iterable[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Kendall's tau and top-k overlap for pairs of conditions (default: every unordered pair).
+
+    Returns one row per pair: ``a``, ``b``, ``kendall_tau``, ``top_k_overlap``, ``k``, ``chance``.
+    """
+    _check_mapping(scores)
+    names = list(scores)
+    if pairs is None:
+        pairs = list(itertools.combinations(names, 2))
+    rows = []
+    for a, b in pairs:
+        for x in (a, b):
+            if x not in scores:
+                raise ValueError(f"pair member {x!r} is not a key of scores; keys: {', '.join(map(repr, names))}")
+        n = _scores("scores", scores[a]).size
+        rows.append({
+            "a": a, "b": b,
+            "kendall_tau": kendall_tau(scores[a], scores[b]),
+            "top_k_overlap": top_k_overlap(scores[a], scores[b], k),
+            "k": k, "chance": chance_overlap(n, k),
+        })
+    return pd.DataFrame(rows, columns=["a", "b", "kendall_tau", "top_k_overlap", "k", "chance"])
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float]:
+    correct = 0.0
+    loss = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model(xb)
+        correct += float((logits.argmax(dim=1) == yb).sum())
+        loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+    n = x.shape[0]
+    return correct / n, loss / n
+
+
+def ablation_importance(
+    model: nn.Module,
+    weight: Tensor,
+    x: Tensor,
+    y: Tensor,
+    *,
+    neurons: Iterable[int] | None = None,
+    metric: str = "accuracy",
+    batch_size: int = 512,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Importance by ablation: for each hidden neuron, zero its outgoing weights (column ``i`` of
+    ``weight``, the parameter of the layer that reads the hidden layer) and measure the accuracy
+    drop (``metric="accuracy"``) or the cross-entropy increase (``metric="loss"``) on ``x, y``.
+
+    The model is evaluated in ``eval()`` mode (dropout off) and ``weight`` is restored exactly after
+    each ablation, also if an error interrupts. Returns one value per entry of ``neurons``
+    (default: every neuron, in ID order); positive = the network needs that neuron.
+    With ``seed`` (default 0) a model that has ``reseed`` (every spiking model) is reseeded before
+    each evaluation, so stochastic encodings feed every ablation the same input (a paired
+    comparison); this restarts the model's encoding/dropout streams. ``seed=None`` leaves them.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(weight, Tensor) or weight.dim() not in (2, 4):
+        raise TypeError("weight must be the 2-D [out, hidden] (or 4-D conv) weight tensor of the layer reading the hidden layer")
+    if not any(weight is p for p in model.parameters()):
+        raise ValueError("weight must be a parameter of model (the ablation edits it in place, then restores it)")
+    check_choice("metric", metric, ABLATION_METRICS)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError("x and y must be non-empty tensors with the same number of samples")
+    n_hidden = weight.shape[1]
+    ids = list(range(n_hidden)) if neurons is None else [int(i) for i in neurons]
+    bad = [i for i in ids if not 0 <= i < n_hidden]
+    if bad:
+        raise ValueError(f"neurons must be IDs in [0, {n_hidden}); got {bad[:5]}")
+    reseed = getattr(model, "reseed", None) if seed is not None else None
+
+    def run() -> tuple[float, float]:
+        if reseed is not None:
+            reseed(check_int("seed", seed))
+        return _evaluate(model, x, y, batch_size)
+
+    was_training = model.training
+    model.eval()
+    out = np.empty(len(ids))
+    try:
+        base_acc, base_loss = run()
+        for j, i in enumerate(ids):
+            saved = weight.data[:, i].clone()
+            weight.data[:, i] = 0
+            try:
+                acc, loss = run()
+            finally:
+                weight.data[:, i] = saved
+            out[j] = base_acc - acc if metric == "accuracy" else loss - base_loss
+    finally:
+        model.train(was_training)
+    return out
