@@ -1,0 +1,475 @@
+"""Datasets as tensors on the device, and a batch iterator over index slices (no DataLoader).
+
+The study's datasets are small enough to live on the device whole: ``load_dataset``
+returns a ``SplitData`` holding ``x`` float32 ``[N, C, H, W]`` in [0, 1] and ``y`` int64
+``[N]`` already on the device, and ``iterate_batches`` slices them.
+
+Sources (see ``data/README.md``):
+
+- ``digits``: scikit-learn's bundled 8x8 digits, a fixed stratified 75/25 train/test split.
+- ``mnist`` / ``fashion-mnist``: torchvision's layout ``<root>/MNIST/raw`` (``FashionMNIST/raw``)
+  holding the four ``*-idx?-ubyte`` files, gzipped or extracted; downloaded when missing and
+  ``download=True`` and a network is available.
+- ``cifar10``: torchvision's ``<root>/cifar-10-batches-py``, or an image-folder export
+  ``<root>/CIFAR-10-images/{train,test}/<class>/*.jpg|png`` (classes = sorted folder names).
+
+Decoded MNIST-style files and image folders are cached as uint8 tensors (``$SNNLAB_CACHE``, else
+``<root>/.snnlab-cache``, else ``<repo>/data/.cache``) so the second load takes seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from snnlab.device import resolve_device
+from snnlab.validation import check_choice, check_int
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+SPLITS = ("train", "test")
+
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 1797  # fixed on purpose: the digits test set never depends on ``seed``
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR_IMAGE_FOLDER = "CIFAR-10-images"
+CIFAR_BATCHES_FOLDER = "cifar-10-batches-py"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+CACHE_FOLDER = ".snnlab-cache"
+CACHE_VERSION = 1
+
+_REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not under the data root (and could not be downloaded); the message says where to put what."""
+
+
+@dataclass(frozen=True, eq=False)
+class SplitData:
+    """One split of a dataset on its device: ``x`` float32 ``[N, C, H, W]`` in [0, 1], ``y`` int64 ``[N]``."""
+
+    x: Tensor
+    y: Tensor
+    name: str
+    split: str
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.x, Tensor) or self.x.dim() != 4 or self.x.dtype != torch.float32:
+            raise TypeError(f"x must be a float32 tensor [N, C, H, W], got {_describe(self.x)}")
+        if not isinstance(self.y, Tensor) or self.y.dim() != 1 or self.y.dtype != torch.int64:
+            raise TypeError(f"y must be an int64 tensor [N], got {_describe(self.y)}")
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]}; they must match")
+        if self.x.device != self.y.device:
+            raise ValueError(f"x is on {self.x.device} but y is on {self.y.device}; they must share a device")
+        if not isinstance(self.classes, tuple) or not all(isinstance(c, str) for c in self.classes):
+            raise TypeError(f"classes must be a tuple of str, got {self.classes!r}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one sample."""
+        c, h, w = self.x.shape[1:]
+        return (int(c), int(h), int(w))
+
+    @property
+    def n_features(self) -> int:
+        """``C * H * W``: the input width of an MLP on flattened samples."""
+        c, h, w = self.input_shape
+        return c * h * w
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (``len(classes)``), not only those present in this split or subset."""
+        return len(self.classes)
+
+    @property
+    def device(self) -> torch.device:
+        """The device both tensors live on."""
+        return self.x.device
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"SplitData(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"input_shape={self.input_shape}, n_classes={self.n_classes}, device={self.device})")
+
+
+class _Raw(NamedTuple):
+    """A decoded split before subsetting: ``x`` uint8 ``[N, C, H, W]`` with values in [0, scale]."""
+
+    x: Tensor
+    y: Tensor
+    classes: tuple[str, ...]
+    scale: float
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$SNNLAB_DATA`` if set, else ``<repo>/data``."""
+    if root is None:
+        env = os.environ.get("SNNLAB_DATA", "").strip()
+        return Path(env).expanduser() if env else _REPO_DATA
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__} ({root!r})")
+    return Path(root).expanduser()
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    subset: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    download: bool = True,
+    progress: bool = True,
+) -> SplitData:
+    """Load one split of ``name`` onto ``device`` as a ``SplitData``.
+
+    ``subset``: keep a random subset of that many samples, drawn with ``seed`` (same seed, same subset).
+    ``download``: fetch mnist / fashion-mnist / cifar10 through torchvision when the files are missing.
+    ``progress``: show a progress bar while decoding an image folder.
+    Raises ``DatasetNotFoundError`` (a ``FileNotFoundError``) naming the folder and files when data is missing.
+    """
+    check_choice("name", name, DATASETS)
+    check_choice("split", split, SPLITS)
+    if subset is not None:
+        check_int("subset", subset, minimum=1)
+    check_int("seed", seed, minimum=0)
+    for flag, value in (("download", download), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {type(value).__name__} ({value!r})")
+    dev = resolve_device(device)
+
+    if name == "digits":
+        raw = _load_digits(split)
+    elif name in MNIST_FOLDERS:
+        raw = _load_mnist_like(name, split, resolve_root(root), download)
+    else:
+        raw = _load_cifar10(split, resolve_root(root), download, progress)
+
+    x, y = raw.x, raw.y
+    if subset is not None:
+        if subset > len(y):
+            raise ValueError(f"subset={subset} is larger than the {len(y)} samples of {name} {split}; "
+                             f"use subset <= {len(y)} or subset=None for all")
+        gen = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(y), generator=gen)[:subset].sort().values
+        x, y = x[keep], y[keep]
+    x = x.to(dev).to(torch.float32).div_(raw.scale)
+    return SplitData(x=x, y=y.to(dev), name=name, split=split, classes=raw.classes)
+
+
+def iterate_batches(
+    data: SplitData,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield ``(x, y)`` mini-batches of ``data`` by indexing its device tensors; one pass = one epoch.
+
+    With ``shuffle`` the order is a permutation drawn from ``generator`` (torch's global generator when
+    None; pass a seeded one for reproducible epochs). Without it, batches are contiguous views.
+    ``drop_last`` skips a final batch smaller than ``batch_size``.
+    """
+    if not isinstance(data, SplitData):
+        raise TypeError(f"data must be a SplitData (from load_dataset), got {type(data).__name__}")
+    check_int("batch_size", batch_size, minimum=1)
+    for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {type(value).__name__} ({value!r})")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} ({generator!r})")
+    return _batches(data, batch_size, shuffle, generator, drop_last)
+
+
+def _batches(data: SplitData, batch_size: int, shuffle: bool, generator: torch.Generator | None,
+             drop_last: bool) -> Iterator[tuple[Tensor, Tensor]]:
+    n = len(data)
+    stop = n - n % batch_size if drop_last else n
+    if shuffle:
+        perm_device = generator.device if generator is not None else torch.device("cpu")
+        order = torch.randperm(n, generator=generator, device=perm_device).to(data.device)
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            yield data.x[idx], data.y[idx]
+    else:
+        for start in range(0, stop, batch_size):
+            yield data.x[start:start + batch_size], data.y[start:start + batch_size]
+
+
+# --- digits -------------------------------------------------------------------------------------
+
+def _load_digits(split: str) -> _Raw:
+    """scikit-learn's bundled digits (values 0..16) with a fixed, stratified train/test split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.asarray(bunch.images, dtype=np.uint8)  # [1797, 8, 8], integer values 0..16
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    rng = np.random.default_rng(DIGITS_SPLIT_SEED)
+    test = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        test.append(members[: int(round(len(members) * DIGITS_TEST_FRACTION))])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[np.concatenate(test)] = True
+    keep = np.flatnonzero(is_test if split == "test" else ~is_test)
+    x = torch.from_numpy(images[keep]).unsqueeze(1)
+    return _Raw(x=x, y=torch.from_numpy(labels[keep]), classes=DIGIT_CLASSES, scale=16.0)
+
+
+# --- mnist / fashion-mnist ----------------------------------------------------------------------
+
+def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
+    """MNIST-format files from ``<root>/<Folder>/raw`` (gzipped or extracted), cached after the first decode."""
+    from torchvision import datasets
+
+    folder = MNIST_FOLDERS[name]
+    raw_dir = root / folder / "raw"
+    classes = DIGIT_CLASSES if name == "mnist" else FASHION_CLASSES
+    tv_class = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    all_files = MNIST_FILES["train"] + MNIST_FILES["test"]
+    extracted = [raw_dir / f for f in all_files]
+    gzipped = [raw_dir / f"{f}.gz" for f in all_files]
+
+    if all(p.is_file() for p in extracted):
+        sources, staged = extracted, False
+    elif all(p.is_file() for p in gzipped):
+        sources, staged = gzipped, True
+    elif download:
+        try:
+            tv_class(str(root), train=split == "train", download=True)
+        except Exception as err:  # torchvision raises RuntimeError/URLError/OSError for network and disk failures
+            raise _mnist_missing(name, raw_dir, all_files, f"download failed: {type(err).__name__}: {err}") from err
+        sources, staged = extracted, False
+    else:
+        raise _mnist_missing(name, raw_dir, all_files, "download=False")
+
+    key = _cache_key(name, split, "idx", raw_dir, sources)
+    cached = _read_cache(root, key)
+    if cached is not None:
+        return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
+
+    train = split == "train"
+    if staged:  # extract the .gz files into a scratch root so a read-only data root works too
+        with tempfile.TemporaryDirectory(prefix="snnlab-mnist-") as scratch:
+            scratch_raw = Path(scratch) / folder / "raw"
+            scratch_raw.mkdir(parents=True)
+            for f in all_files:
+                with gzip.open(raw_dir / f"{f}.gz", "rb") as src, open(scratch_raw / f, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            ds = tv_class(scratch, train=train, download=False)
+    else:
+        ds = tv_class(str(root), train=train, download=False)
+    x = ds.data.to(torch.uint8).unsqueeze(1).contiguous()
+    y = ds.targets.to(torch.int64)
+    _write_cache(root, key, {"x": x, "y": y})
+    return _Raw(x=x, y=y, classes=classes, scale=255.0)
+
+
+def _mnist_missing(name: str, raw_dir: Path, files: tuple[str, ...], why: str) -> DatasetNotFoundError:
+    listing = "\n".join(f"  {raw_dir / f}.gz" for f in files)
+    return DatasetNotFoundError(
+        f"{name} files not found in {raw_dir} ({why}). Place these 4 files there "
+        f"(gzipped as shown, or extracted without .gz):\n{listing}\n"
+        f"or point the data root elsewhere with root=... or $SNNLAB_DATA (a copy of MNIST is in ../shared/data).")
+
+
+# --- cifar10 ------------------------------------------------------------------------------------
+
+def _load_cifar10(split: str, root: Path, download: bool, progress: bool) -> _Raw:
+    """CIFAR-10 from torchvision's python batches, else from an image-folder export, else downloaded."""
+    from torchvision import datasets
+
+    batches = root / CIFAR_BATCHES_FOLDER
+    images = root / CIFAR_IMAGE_FOLDER
+    if batches.is_dir():
+        try:
+            ds = datasets.CIFAR10(str(root), train=split == "train", download=False)
+        except RuntimeError as err:
+            raise DatasetNotFoundError(f"{batches} exists but torchvision could not read it ({err}); "
+                                       f"replace it with the extracted cifar-10-python.tar.gz") from err
+        return _from_cifar_batches(ds)
+    if images.is_dir():
+        return _load_image_folder("cifar10", split, root, images, progress)
+    if download:
+        try:
+            ds = datasets.CIFAR10(str(root), train=split == "train", download=True)
+        except Exception as err:  # network and disk failures
+            raise _cifar_missing(root, f"download failed: {type(err).__name__}: {err}") from err
+        return _from_cifar_batches(ds)
+    raise _cifar_missing(root, "download=False")
+
+
+def _from_cifar_batches(ds: Any) -> _Raw:
+    x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # [N,32,32,3] -> NCHW
+    return _Raw(x=x, y=torch.as_tensor(ds.targets, dtype=torch.int64), classes=tuple(ds.classes), scale=255.0)
+
+
+def _cifar_missing(root: Path, why: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"cifar10 not found under {root} ({why}). Provide either\n"
+        f"  {root / CIFAR_BATCHES_FOLDER}/  (torchvision: data_batch_1..5, test_batch, batches.meta), or\n"
+        f"  {root / CIFAR_IMAGE_FOLDER}/{{train,test}}/<class>/*.jpg|png  (an image-folder export)\n"
+        f"or point the data root elsewhere with root=... or $SNNLAB_DATA (an image folder is in ../shared/data).")
+
+
+def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress: bool) -> _Raw:
+    """``<folder>/<split>/<class>/<image>``: labels from the sorted class folder names; cached as uint8."""
+    split_dir = folder / split
+    if not split_dir.is_dir():
+        raise DatasetNotFoundError(f"{name}: image folder {folder} has no '{split}' subfolder; "
+                                   f"expected {split_dir}/<class>/*.jpg|png")
+    classes = tuple(sorted(d.name for d in split_dir.iterdir() if d.is_dir()))
+    other = folder / ("test" if split == "train" else "train")
+    if other.is_dir():
+        other_classes = tuple(sorted(d.name for d in other.iterdir() if d.is_dir()))
+        if other_classes != classes:
+            raise ValueError(f"{name}: class folders differ between {split_dir} {classes} and {other} {other_classes}; "
+                             f"labels would not match across splits")
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, cls in enumerate(classes):
+        members = sorted(p for p in (split_dir / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files.extend(members)
+        labels.extend([label] * len(members))
+    if not files:
+        raise DatasetNotFoundError(f"{name}: no images ({', '.join(IMAGE_SUFFIXES)}) under {split_dir}/<class>/")
+
+    key = _cache_key(name, split, "image-folder", split_dir, files)
+    cached = _read_cache(root, key)
+    if cached is not None:
+        return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
+    x = torch.from_numpy(_decode_images(files, progress=progress, desc=f"decoding {name} {split}"))
+    x = x.permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor(labels, dtype=torch.int64)
+    _write_cache(root, key, {"x": x, "y": y})
+    return _Raw(x=x, y=y, classes=classes, scale=255.0)
+
+
+def _decode_images(files: list[Path], *, progress: bool, desc: str) -> np.ndarray:
+    """Decode image files to one uint8 array ``[N, H, W, 3]`` (RGB); every image must share the first one's size."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    def read(path: Path) -> np.ndarray:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+    first = read(files[0])
+    out = np.empty((len(files), *first.shape), dtype=np.uint8)
+
+    def fill(chunk: range) -> int:
+        for i in chunk:
+            img = read(files[i])
+            if img.shape != first.shape:
+                raise ValueError(f"image {files[i]} has shape {img.shape} but {files[0]} has {first.shape}; "
+                                 f"all images of a split must share one size")
+            out[i] = img
+        return len(chunk)
+
+    chunks = [range(s, min(s + 512, len(files))) for s in range(0, len(files), 512)]
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with tqdm(total=len(files), desc=desc, unit="img", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in pool.map(fill, chunks):
+            bar.update(done)
+    return out
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+def _cache_key(name: str, split: str, kind: str, source: Path, files: list[Path]) -> str:
+    """File name of a cache entry: changes when the source folder, its file names or their sizes change."""
+    listing = [(str(p.relative_to(source)) if p.is_relative_to(source) else p.name, p.stat().st_size) for p in files]
+    blob = json.dumps([CACHE_VERSION, kind, str(source.resolve()), listing]).encode()
+    return f"{name}-{split}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
+
+
+def _cache_dirs(root: Path) -> list[Path]:
+    """Candidate cache folders in order: ``$SNNLAB_CACHE``, ``<root>/.snnlab-cache``, ``<repo>/data/.cache``."""
+    env = os.environ.get("SNNLAB_CACHE", "").strip()
+    dirs = [Path(env).expanduser()] if env else []
+    return dirs + [root / CACHE_FOLDER, _REPO_DATA / ".cache"]
+
+
+def _read_cache(root: Path, key: str) -> dict[str, Tensor] | None:
+    for folder in _cache_dirs(root):
+        path = folder / key
+        if path.is_file():
+            try:
+                entry = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # a truncated or foreign file: decode again and overwrite it
+                warnings.warn(f"ignoring unreadable cache file {path}: {err}", stacklevel=3)
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("x"), Tensor) and isinstance(entry.get("y"), Tensor):
+                return {"x": entry["x"], "y": entry["y"]}
+    return None
+
+
+def _write_cache(root: Path, key: str, entry: dict[str, Tensor]) -> None:
+    """Write atomically into the first writable cache folder; warn (and carry on) when none is writable."""
+    errors = []
+    for folder in _cache_dirs(root):
+        if not _writable(folder):
+            errors.append(f"{folder}: not writable")
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", dir=folder)
+            os.close(fd)
+            os.chmod(tmp, 0o644)
+            try:
+                torch.save(entry, tmp)
+                os.replace(tmp, folder / key)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            return
+        except OSError as err:
+            errors.append(f"{folder}: {err}")
+    warnings.warn("could not cache decoded data (the next load decodes again): " + "; ".join(errors), stacklevel=3)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` (or its nearest existing ancestor) may be written: by permission *bits* as well
+    as ``os.access``, so a data folder marked read-only (``r-x``) is left alone even when running as root."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK) and bool(probe.stat().st_mode & 0o222)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"Tensor(shape={tuple(value.shape)}, dtype={value.dtype})"
+    return f"{type(value).__name__} ({value!r})"

@@ -1,0 +1,385 @@
+"""snnlab.data: dataset loading (digits, MNIST-format files, CIFAR-10 image folders), caching, batching, errors."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import snnlab
+import snnlab.data as data_mod
+from snnlab.data import (
+    CIFAR10_CLASSES,
+    DATASETS,
+    DatasetNotFoundError,
+    SplitData,
+    iterate_batches,
+    load_dataset,
+    resolve_root,
+)
+
+MNIST_GZ = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+REAL_REPO_DATA = data_mod._REPO_DATA  # before the autouse fixture redirects it
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test caches into its own folder, never into the repo's data/ or ../shared."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SNNLAB_CACHE", str(cache))
+    monkeypatch.setattr(data_mod, "_REPO_DATA", tmp_path / "repo-data")
+    return cache
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _write_idx(path: Path, array: np.ndarray, *, gz: bool) -> None:
+    """Write ``array`` (uint8) in the idx format MNIST uses: magic (0x08 = ubyte, ndim), big-endian dims, bytes."""
+    header = struct.pack(">I", (0x08 << 8) | array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def _tiny_mnist(root: Path, folder: str = "MNIST", *, gz: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Write a small MNIST-format dataset (7 train, 5 test images) under ``root/<folder>/raw``; return its arrays."""
+    rng = np.random.default_rng(123)
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    arrays = {}
+    for split, prefix, n in (("train", "train", 7), ("test", "t10k", 5)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        suffix = ".gz" if gz else ""
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte{suffix}", images, gz=gz)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte{suffix}", labels, gz=gz)
+        arrays[split] = (images, labels)
+    return arrays
+
+
+def _tiny_image_folder(root: Path, classes=("cat", "ant", "bee"), per_class: int = 3, size=(32, 32)) -> dict:
+    """PNG images (lossless, exact pixel values) in ``root/CIFAR-10-images/{train,test}/<class>/``."""
+    rng = np.random.default_rng(7)
+    pixels: dict[tuple[str, str, str], np.ndarray] = {}
+    for split in ("train", "test"):
+        for cls in classes:
+            folder = root / "CIFAR-10-images" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                img = rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
+                Image.fromarray(img).save(folder / f"{i:04d}.png")
+                pixels[(split, cls, f"{i:04d}.png")] = img
+    return pixels
+
+
+def _split(n: int = 23, shape=(1, 2, 2)) -> SplitData:
+    """A SplitData whose label is the sample's index, to track coverage of batches."""
+    x = torch.rand(n, *shape)
+    return SplitData(x=x, y=torch.arange(n), name="toy", split="train", classes=tuple(str(i) for i in range(n)))
+
+
+# --- digits ----------------------------------------------------------------------------------------
+
+def test_datasets_names():
+    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+@pytest.mark.parametrize("split,n", [("train", 1347), ("test", 450)])
+def test_digits_shapes_and_ranges(split, n):
+    d = load_dataset("digits", split, device="cpu")
+    assert len(d) == n and d.name == "digits" and d.split == split
+    assert d.x.shape == (n, 1, 8, 8) and d.x.dtype == torch.float32 and d.y.dtype == torch.int64
+    assert d.input_shape == (1, 8, 8) and d.n_features == 64 and d.n_classes == 10
+    assert d.classes == tuple(str(i) for i in range(10))
+    assert float(d.x.min()) == 0.0 and float(d.x.max()) == 1.0
+    # values are k/16: the original 0..16 intensities
+    assert torch.equal(d.x * 16, (d.x * 16).round())
+    assert set(d.y.tolist()) == set(range(10))
+    assert d.device == torch.device("cpu")
+
+
+def test_digits_split_is_a_fixed_stratified_partition():
+    from sklearn.datasets import load_digits
+
+    train = load_dataset("digits", "train", device="cpu", seed=0)
+    test = load_dataset("digits", "test", device="cpu", seed=0)
+    # the test set does not depend on seed, and loading twice gives the same data
+    test_other_seed = load_dataset("digits", "test", device="cpu", seed=5)
+    assert torch.equal(test.x, test_other_seed.x) and torch.equal(test.y, test_other_seed.y)
+    train_again = load_dataset("digits", "train", device="cpu", seed=3)
+    assert torch.equal(train.x, train_again.x) and torch.equal(train.y, train_again.y)
+
+    # train + test is exactly the full dataset (as a multiset of (image, label) rows): disjoint and covering
+    full = load_digits()
+    full_rows = sorted(tuple(img.astype(int).ravel()) + (int(t),) for img, t in zip(full.images, full.target))
+    ours = [torch.cat([train.x, test.x]), torch.cat([train.y, test.y])]
+    our_rows = sorted(tuple((x * 16).round().int().ravel().tolist()) + (int(t),) for x, t in zip(*ours))
+    assert our_rows == full_rows
+
+    # stratified: each class's test share is 25% up to rounding
+    full_counts = np.bincount(full.target, minlength=10)
+    assert np.array_equal(test.y.bincount(minlength=10).numpy(), np.round(full_counts * 0.25).astype(int))
+
+
+def test_subset_is_seeded_and_drawn_from_the_split():
+    full = load_dataset("digits", "train", device="cpu")
+    a = load_dataset("digits", "train", subset=100, seed=1, device="cpu")
+    b = load_dataset("digits", "train", subset=100, seed=1, device="cpu")
+    c = load_dataset("digits", "train", subset=100, seed=2, device="cpu")
+    assert len(a) == 100 and a.x.shape == (100, 1, 8, 8) and a.n_classes == 10
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
+    # every subset sample is a sample of the split, with its own label
+    flat_full = full.x.flatten(1)
+    for x, y in zip(a.x.flatten(1), a.y):
+        hits = (flat_full == x).all(dim=1).nonzero().flatten()
+        assert len(hits) >= 1 and int(y) in full.y[hits].tolist()
+    whole = load_dataset("digits", "train", subset=len(full), seed=9, device="cpu")
+    assert torch.equal(whole.x, full.x) and torch.equal(whole.y, full.y)
+
+
+# --- batches ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size", [1, 5, 23, 50])
+def test_batches_cover_every_index_once(batch_size):
+    d = _split(23)
+    seen = []
+    sizes = []
+    for x, y in iterate_batches(d, batch_size, generator=torch.Generator().manual_seed(0)):
+        assert x.shape[1:] == d.x.shape[1:] and len(x) == len(y)
+        assert torch.equal(x, d.x[y])  # x and y stay paired
+        seen.extend(y.tolist())
+        sizes.append(len(y))
+    assert sorted(seen) == list(range(23))
+    assert all(s == batch_size for s in sizes[:-1]) and 1 <= sizes[-1] <= batch_size
+
+
+def test_batches_drop_last_and_no_shuffle():
+    d = _split(23)
+    batches = list(iterate_batches(d, 5, shuffle=False, drop_last=True))
+    assert [len(y) for _, y in batches] == [5, 5, 5, 5]
+    assert torch.equal(torch.cat([y for _, y in batches]), torch.arange(20))
+    assert list(iterate_batches(d, 30, drop_last=True)) == []
+    ordered = list(iterate_batches(d, 10, shuffle=False))
+    assert torch.equal(torch.cat([y for _, y in ordered]), torch.arange(23))
+
+
+def test_batches_are_seed_deterministic():
+    d = _split(40)
+
+    def order(seed):
+        return torch.cat([y for _, y in iterate_batches(d, 8, generator=torch.Generator().manual_seed(seed))])
+
+    assert torch.equal(order(3), order(3))
+    assert not torch.equal(order(3), order(4))
+    # one generator across epochs gives a new permutation each epoch
+    gen = torch.Generator().manual_seed(3)
+    e1 = torch.cat([y for _, y in iterate_batches(d, 8, generator=gen)])
+    e2 = torch.cat([y for _, y in iterate_batches(d, 8, generator=gen)])
+    assert torch.equal(e1, order(3)) and not torch.equal(e1, e2)
+
+
+# --- argument errors -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,error,fragment", [
+    (dict(name="imagenet"), ValueError, "name='imagenet'"),
+    (dict(name=3), TypeError, "name must be a string"),
+    (dict(split="valid"), ValueError, "split='valid'"),
+    (dict(subset=0), ValueError, "subset=0"),
+    (dict(subset=-4), ValueError, "subset=-4"),
+    (dict(subset=1.5), TypeError, "subset must be an integer"),
+    (dict(subset=True), TypeError, "subset must be an integer"),
+    (dict(subset=5000), ValueError, "subset=5000 is larger than the 1347"),
+    (dict(seed=-1), ValueError, "seed=-1"),
+    (dict(seed="0"), TypeError, "seed must be an integer"),
+    (dict(device="tpu"), ValueError, "device='tpu'"),
+    (dict(device=0), TypeError, "device must be"),
+    (dict(root=12), TypeError, "root must be a path"),
+    (dict(download="yes"), TypeError, "download must be True or False"),
+    (dict(progress=None), TypeError, "progress must be True or False"),
+])
+def test_load_dataset_rejects_bad_arguments(kwargs, error, fragment):
+    args = dict(name="digits", split="train", device="cpu") | kwargs
+    name, split = args.pop("name"), args.pop("split")
+    if "root" in kwargs:
+        name = "mnist"
+    with pytest.raises(error, match=fragment.replace("(", r"\(").replace("[", r"\[")):
+        load_dataset(name, split, **args)
+
+
+@pytest.mark.parametrize("call,error,fragment", [
+    (lambda d: iterate_batches(d, 0), ValueError, "batch_size=0"),
+    (lambda d: iterate_batches(d, 2.0), TypeError, "batch_size must be an integer"),
+    (lambda d: iterate_batches(d, 2, generator=3), TypeError, "generator must be a torch.Generator"),
+    (lambda d: iterate_batches(d, 2, shuffle="no"), TypeError, "shuffle must be True or False"),
+    (lambda d: iterate_batches(d, 2, drop_last=1), TypeError, "drop_last must be True or False"),
+    (lambda d: iterate_batches((d.x, d.y), 2), TypeError, "data must be a SplitData"),
+])
+def test_iterate_batches_rejects_bad_arguments(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call(_split(4))  # raised at call time, before iteration starts
+
+
+def test_splitdata_validates_its_fields():
+    x = torch.rand(4, 1, 2, 2)
+    with pytest.raises(ValueError, match="x has 4 samples but y has 3"):
+        SplitData(x=x, y=torch.arange(3), name="t", split="train", classes=("a",))
+    with pytest.raises(TypeError, match="x must be a float32"):
+        SplitData(x=x.double(), y=torch.arange(4), name="t", split="train", classes=("a",))
+    with pytest.raises(TypeError, match="y must be an int64"):
+        SplitData(x=x, y=torch.arange(4).int(), name="t", split="train", classes=("a",))
+    with pytest.raises(TypeError, match="classes must be a tuple"):
+        SplitData(x=x, y=torch.arange(4), name="t", split="train", classes=["a"])
+
+
+def test_resolve_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("SNNLAB_DATA", raising=False)
+    monkeypatch.setattr(data_mod, "_REPO_DATA", REAL_REPO_DATA)
+    assert resolve_root() == Path(snnlab.__file__).resolve().parents[1] / "data"
+    monkeypatch.setenv("SNNLAB_DATA", str(tmp_path / "env"))
+    assert resolve_root() == tmp_path / "env"
+    assert resolve_root(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_root(str(tmp_path)) == tmp_path
+
+
+# --- MNIST-format files ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_tiny_mnist_loads_exact_values(tmp_path, gz):
+    arrays = _tiny_mnist(tmp_path / "root", gz=gz)
+    for split, n in (("train", 7), ("test", 5)):
+        d = load_dataset("mnist", split, root=tmp_path / "root", device="cpu")
+        images, labels = arrays[split]
+        assert d.x.shape == (n, 1, 28, 28) and d.x.dtype == torch.float32 and len(d) == n
+        assert torch.allclose(d.x[:, 0], torch.from_numpy(images).float() / 255)
+        assert torch.equal(d.y, torch.from_numpy(labels).long())
+        assert d.n_classes == 10 and d.n_features == 784
+
+
+def test_tiny_fashion_mnist_via_env_root_and_cache(tmp_path, monkeypatch, _private_cache):
+    import torchvision
+
+    arrays = _tiny_mnist(tmp_path / "root", folder="FashionMNIST")
+    monkeypatch.setenv("SNNLAB_DATA", str(tmp_path / "root"))
+    first = load_dataset("fashion-mnist", "test", device="cpu", subset=3, seed=1)
+    assert first.classes[0] == "T-shirt/top" and first.n_classes == 10 and len(first) == 3
+    assert list(_private_cache.glob("fashion-mnist-test-*.pt"))
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the cache should have served this load")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", broken)
+    second = load_dataset("fashion-mnist", "test", device="cpu", subset=3, seed=1)
+    assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y)
+    full = load_dataset("fashion-mnist", "test", device="cpu")
+    assert torch.equal(full.y, torch.from_numpy(arrays["test"][1]).long())
+
+
+def test_missing_mnist_names_folder_and_files(tmp_path):
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", "train", root=tmp_path, device="cpu", download=False)
+    assert isinstance(info.value, FileNotFoundError)
+    message = str(info.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    for name in MNIST_GZ:
+        assert name in message
+
+
+def test_partial_mnist_is_reported_missing(tmp_path):
+    _tiny_mnist(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte"):
+        load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+
+
+@pytest.mark.realdata
+def test_real_mnist(shared_data, tmp_path):
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_GZ:
+        shutil.copy(shared_data / "MNIST" / "raw" / name, raw / name)
+    train = load_dataset("mnist", "train", root=tmp_path / "root", device="cpu")
+    test = load_dataset("mnist", "test", root=tmp_path / "root", device="cpu")
+    assert len(train) == 60000 and len(test) == 10000
+    assert train.x.shape == (60000, 1, 28, 28) and test.input_shape == (1, 28, 28)
+    assert int(train.y.min()) == 0 and int(train.y.max()) == 9 and test.y.unique().tolist() == list(range(10))
+    assert train.y.bincount().tolist()[:2] == [5923, 6742]  # the published class counts
+    assert 0.0 <= float(train.x.min()) and float(train.x.max()) == 1.0
+
+
+@pytest.mark.realdata
+def test_read_only_root_caches_elsewhere(shared_data, tmp_path, monkeypatch):
+    """Pointing the root at the read-only shared folder works; the cache falls back to <repo>/data/.cache."""
+    monkeypatch.delenv("SNNLAB_CACHE")
+    before = sorted(p.name for p in shared_data.iterdir())
+    d = load_dataset("mnist", "test", root=shared_data, device="cpu", subset=50)
+    assert len(d) == 50
+    assert sorted(p.name for p in shared_data.iterdir()) == before
+    assert list((tmp_path / "repo-data" / ".cache").glob("mnist-test-*.pt"))
+
+
+# --- CIFAR-10 image folders ------------------------------------------------------------------------
+
+def test_image_folder_loads_exact_pixels_and_uses_cache(tmp_path, monkeypatch):
+    pixels = _tiny_image_folder(tmp_path)
+    d = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    assert d.classes == ("ant", "bee", "cat")  # sorted folder names
+    assert d.x.shape == (9, 3, 32, 32) and d.input_shape == (3, 32, 32) and d.n_features == 3072
+    assert d.y.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    expected = torch.from_numpy(pixels[("train", "bee", "0001.png")]).permute(2, 0, 1).float() / 255
+    assert torch.allclose(d.x[4], expected)
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the cache should have served this load")
+
+    monkeypatch.setattr(data_mod, "_decode_images", broken)
+    again = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    assert torch.equal(again.x, d.x) and torch.equal(again.y, d.y)
+    # a changed folder is not served from the stale cache
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "CIFAR-10-images/train/ant/9999.png")
+    with pytest.raises(AssertionError, match="the cache should have served"):
+        load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+
+
+def test_image_folder_errors(tmp_path):
+    _tiny_image_folder(tmp_path / "a")
+    (tmp_path / "a" / "CIFAR-10-images" / "test" / "dog").mkdir()
+    with pytest.raises(ValueError, match="class folders differ"):
+        load_dataset("cifar10", "train", root=tmp_path / "a", device="cpu", progress=False)
+
+    _tiny_image_folder(tmp_path / "b")
+    Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(tmp_path / "b/CIFAR-10-images/test/bee/0009.png")
+    with pytest.raises(ValueError, match="all images of a split must share one size"):
+        load_dataset("cifar10", "test", root=tmp_path / "b", device="cpu", progress=False)
+
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
+        load_dataset("cifar10", "test", root=tmp_path / "nothing", device="cpu", download=False)
+
+
+@pytest.mark.realdata
+def test_real_cifar10_folder_sample(shared_data, tmp_path):
+    source = shared_data / "CIFAR-10-images"
+    for split in ("train", "test"):
+        for cls in CIFAR10_CLASSES:
+            target = tmp_path / "CIFAR-10-images" / split / cls
+            target.mkdir(parents=True)
+            for f in sorted((source / split / cls).iterdir())[:5]:
+                shutil.copy(f, target / f.name)
+    d = load_dataset("cifar10", "test", root=tmp_path, device="cpu", progress=False)
+    assert d.classes == CIFAR10_CLASSES and d.n_classes == 10
+    assert d.x.shape == (50, 3, 32, 32) and d.y.bincount().tolist() == [5] * 10
+    first = sorted((tmp_path / "CIFAR-10-images/test/airplane").iterdir())[0]
+    expected = torch.from_numpy(np.array(Image.open(first).convert("RGB"))).permute(2, 0, 1).float() / 255
+    assert torch.equal(d.x[0], expected)
+    assert 0.0 <= float(d.x.min()) and float(d.x.max()) <= 1.0
