@@ -1,5 +1,43 @@
 """Plotly figures for the study. Every function returns a ``go.Figure`` (or ``go.FigureWidget``) and never shows it."""
 
 from snnlab.plots.style import METHOD_COLORS, TEMPLATE, method_color
+from snnlab.plots.neurons import (
+    ann_vs_snn_figure,
+    hh_lif_figure,
+    image_figure,
+    kernel_figure,
+    lif_compare_figure,
+    lif_trace_figure,
+    penalty_trace_figure,
+    raster_grid_figure,
+    rate_histogram_figure,
+)
+from snnlab.plots.dropout import (
+    mask_raster_figure,
+    mask_snapshot_figure,
+    mask_stats_figure,
+    next_layer_effect_figure,
+    output_values_figure,
+    sparsity_figure,
+)
 
-__all__ = ["METHOD_COLORS", "TEMPLATE", "method_color"]
+__all__ = [
+    "METHOD_COLORS",
+    "TEMPLATE",
+    "method_color",
+    "ann_vs_snn_figure",
+    "hh_lif_figure",
+    "image_figure",
+    "kernel_figure",
+    "lif_compare_figure",
+    "lif_trace_figure",
+    "penalty_trace_figure",
+    "raster_grid_figure",
+    "rate_histogram_figure",
+    "mask_raster_figure",
+    "mask_snapshot_figure",
+    "mask_stats_figure",
+    "next_layer_effect_figure",
+    "output_values_figure",
+    "sparsity_figure",
+]

@@ -1,0 +1,290 @@
+"""ipywidgets explorers: sliders and a dropdown driving live plotly ``FigureWidget``s.
+
+Moving a control recomputes (a few milliseconds on CPU) and updates the figure's traces in
+place, so nothing has to be re-run. Each explorer keeps its controls as attributes
+(``explorer.threshold.value = 1.5`` in a test or a script does what dragging the slider does)
+and shows itself as ``explorer.ui``. The computations are plain functions
+(``simulate_population``, ``apply_dropout``) so they are tested without a browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+from snnlab.dropout import DropoutStats, SpikeDropout, available, make_dropout
+from snnlab.neurons import LIF
+from snnlab.plots.dropout import CREATED_COLOR, REMOVED_COLOR, mask_snapshot_figure
+from snnlab.plots.neurons import SPIKE_COLOR, THRESHOLD_COLOR, spike_times
+from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.validation import check_choice, check_float, check_int
+
+CLASSIC_METHODS = ("standard", "dropout2d", "feature_alpha", "alpha")
+
+
+def method_class(name: str) -> type[SpikeDropout]:
+    """The class behind a registry key (built once at p=0 to read its class attributes)."""
+    return type(make_dropout(name, 0.0))
+
+
+def spike_methods(candidates: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Registered dropout methods that act on spikes (not on synapses), in registry order.
+
+    ``candidates`` restricts the answer to those names (unknown or synapse-acting ones are left out).
+    """
+    names = [n for n in available() if method_class(n).acts_on == "spikes"]
+    if candidates is not None:
+        names = [n for n in names if n in candidates]
+    return tuple(names)
+
+
+def apply_dropout(
+    method: str,
+    p: float,
+    spikes: Tensor,
+    *,
+    membrane: Tensor | None = None,
+    weight: Tensor | None = None,
+    seed: int = 0,
+) -> tuple[Tensor, DropoutStats | None]:
+    """One training-mode draw of ``method`` at rate ``p`` on ``spikes[T, B, N]``: ``(output, last_stats)``.
+
+    ``none`` is the identity and ignores ``p`` (its stats are None). The module is seeded with ``seed`` so
+    the same arguments give the same mask.
+    """
+    check_choice("method", method, available())
+    check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
+    drop = make_dropout(method, 0.0 if method == "none" else p, seed=seed)
+    drop.train()
+    if drop.needs_membrane and membrane is None:
+        raise ValueError(f"method {method!r} shapes its mask from the membrane potential; pass membrane=")
+    if drop.needs_weight and weight is None:
+        raise ValueError(f"method {method!r} shapes its mask from the synaptic weight; pass weight=")
+    with torch.no_grad():
+        out = drop(spikes, membrane=membrane if drop.needs_membrane else None,
+                   weight=weight if drop.needs_weight else None)
+    return out, drop.last_stats
+
+
+@dataclass(frozen=True)
+class PopulationRun:
+    """What ``simulate_population`` computed: all ``[T, N]`` (one sample) except ``weight`` ``[N, K]``."""
+
+    current: Tensor
+    membrane: Tensor
+    spikes: Tensor
+    outputs: Tensor
+    weight: Tensor
+    stats: DropoutStats | None
+
+
+def simulate_population(
+    *,
+    threshold: float = 1.0,
+    beta: float = 0.9,
+    amplitude: float = 0.2,
+    p: float = 0.3,
+    method: str = "standard",
+    T: int = 100,
+    n_neurons: int = 40,
+    n_inputs: int = 20,
+    input_rate: float = 0.2,
+    seed: int = 0,
+) -> PopulationRun:
+    """A population of LIF neurons driven by ``n_inputs`` Poisson inputs, then one dropout draw on its spikes.
+
+    The input spikes and the weight ``[N, K]`` are fixed by ``seed`` (the same network for every slider
+    position); a neuron's mean input current is ``amplitude`` times
+    a random gain in [0, 2] (some neurons barely fire, as in a trained layer). Dropout acts on the spikes as in a
+    model's dropout slot (membrane and weight passed as context).
+    """
+    check_float("threshold", threshold, low=0.0, low_inclusive=False)
+    check_float("beta", beta, low=0.0, high=1.0)
+    check_float("amplitude", amplitude, low=0.0)
+    check_float("input_rate", input_rate, low=0.0, high=1.0, low_inclusive=False)
+    T = check_int("T", T, minimum=1)
+    n_neurons = check_int("n_neurons", n_neurons, minimum=1)
+    n_inputs = check_int("n_inputs", n_inputs, minimum=1)
+    g = torch.Generator().manual_seed(int(seed))
+    inputs = (torch.rand(T, 1, n_inputs, generator=g) < input_rate).float()
+    gain = 2.0 * torch.rand(n_neurons, 1, generator=g)  # heterogeneous: some neurons barely fire
+    weight = gain * torch.rand(n_neurons, n_inputs, generator=g) * (2.0 / (n_inputs * input_rate))
+    current = amplitude * inputs @ weight.T  # [T, 1, N]
+    with torch.no_grad():
+        spikes, membrane = LIF(beta, threshold=threshold).forward_trace(current)
+    outputs, stats = apply_dropout(method, p, spikes, membrane=membrane, weight=weight, seed=seed)
+    return PopulationRun(current[:, 0], membrane[:, 0], spikes[:, 0], outputs[:, 0], weight, stats)
+
+
+def _stats_text(stats: DropoutStats | None) -> str:
+    if stats is None:
+        return "no dropout"
+    return (f"dropped {stats.dropped_fraction:.0%} of mask entries, {stats.spikes_removed:.0%} of spikes; "
+            f"{stats.silent_fraction:.0%} of drops on silent neurons; outputs in [{stats.out_min:.2f}, {stats.out_max:.2f}]")
+
+
+class NeuronExplorer:
+    """Sliders for threshold, decay (beta), input amplitude and drop rate, plus a method dropdown.
+
+    The live figure has the membrane trace of neuron 0 (with threshold and its spikes) above a raster of
+    the population after dropout: kept spikes in the method colour, removed spikes as red crosses, non-zero
+    outputs without a spike (alpha variants) as grey dots.
+    """
+
+    def __init__(
+        self,
+        *,
+        methods: tuple[str, ...] | None = None,
+        method: str = "standard",
+        threshold: float = 1.0,
+        beta: float = 0.9,
+        amplitude: float = 0.2,
+        p: float = 0.3,
+        T: int = 100,
+        n_neurons: int = 40,
+        seed: int = 0,
+    ) -> None:
+        self.methods = spike_methods(methods)
+        if not self.methods:
+            raise ValueError(f"methods={methods!r} leaves no registered spike-acting dropout method; available: {available()}")
+        check_choice("method", method, self.methods)
+        self.T, self.n_neurons, self.seed = check_int("T", T, minimum=1), check_int("n_neurons", n_neurons, minimum=1), int(seed)
+        style = {"description_width": "110px"}
+        self.threshold = widgets.FloatSlider(value=threshold, min=0.1, max=3.0, step=0.05, description="threshold", style=style)
+        self.beta = widgets.FloatSlider(value=beta, min=0.0, max=1.0, step=0.01, description="decay β", style=style)
+        self.amplitude = widgets.FloatSlider(value=amplitude, min=0.0, max=1.0, step=0.01, description="input amplitude", style=style)
+        self.drop_rate = widgets.FloatSlider(value=p, min=0.0, max=0.9, step=0.05, description="drop rate p", style=style)
+        self.method = widgets.Dropdown(options=list(self.methods), value=method, description="method", style=style)
+        self.figure = self._empty_figure()
+        self.summary = widgets.HTML()
+        for control in (self.threshold, self.beta, self.amplitude, self.drop_rate, self.method):
+            control.observe(self._on_change, names="value")
+        self.ui = widgets.VBox([
+            widgets.HBox([widgets.VBox([self.threshold, self.beta, self.amplitude]), widgets.VBox([self.drop_rate, self.method])]),
+            self.summary,
+            self.figure,
+        ])
+        self.update()
+
+    def _empty_figure(self) -> go.FigureWidget:
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.4, 0.6],
+                            subplot_titles=("membrane potential of neuron 0", "population raster after dropout"))
+        fig.add_scatter(x=[], y=[], name="membrane (neuron 0)", line=dict(color="#ff7f0e"), row=1, col=1)
+        fig.add_scatter(x=[], y=[], mode="lines", name="threshold", line=dict(color=THRESHOLD_COLOR, dash="dash"), row=1, col=1)
+        fig.add_scatter(x=[], y=[], mode="markers", name="spike (neuron 0)",
+                        marker=dict(symbol="triangle-down", size=8, color=SPIKE_COLOR), row=1, col=1)
+        fig.add_scatter(x=[], y=[], mode="markers", name="kept spike", marker=dict(symbol="line-ns-open", size=6), row=2, col=1)
+        fig.add_scatter(x=[], y=[], mode="markers", name="removed spike",
+                        marker=dict(symbol="x-thin-open", size=6, color=REMOVED_COLOR), row=2, col=1)
+        fig.add_scatter(x=[], y=[], mode="markers", name="non-zero output without a spike",
+                        marker=dict(symbol="circle", size=3, color=CREATED_COLOR), row=2, col=1)
+        fig.update_yaxes(title_text="membrane (a.u.)", row=1, col=1)
+        fig.update_yaxes(title_text="neuron", range=[-0.5, self.n_neurons - 0.5], row=2, col=1)
+        fig.update_xaxes(title_text="time (steps)", range=[-0.5, self.T - 0.5], row=2, col=1)
+        fig.update_layout(template=TEMPLATE, height=560, legend=dict(orientation="h", y=-0.15))
+        return go.FigureWidget(fig)
+
+    def _on_change(self, change: dict) -> None:
+        self.update()
+
+    def run(self) -> PopulationRun:
+        """Simulate with the controls' current values."""
+        return simulate_population(threshold=self.threshold.value, beta=self.beta.value, amplitude=self.amplitude.value,
+                                   p=self.drop_rate.value, method=self.method.value, T=self.T,
+                                   n_neurons=self.n_neurons, seed=self.seed)
+
+    def update(self) -> PopulationRun:
+        """Recompute and write the new traces into the live figure; returns the run shown."""
+        r = self.run()
+        t = np.arange(self.T)
+        mem = r.membrane[:, 0].numpy()
+        spk = r.spikes.numpy() != 0
+        out = r.outputs.numpy()
+        kept, removed, created = spike_times(spk & (out != 0)), spike_times(spk & (out == 0)), spike_times(~spk & (out != 0))
+        color = method_color(self.method.value)
+        f = self.figure
+        with f.batch_update():
+            f.data[0].x, f.data[0].y = t, mem
+            f.data[1].x, f.data[1].y = [0, self.T - 1], [self.threshold.value] * 2
+            s0 = t[spk[:, 0]]
+            f.data[2].x, f.data[2].y = s0, np.full(s0.shape, max(float(mem.max()), self.threshold.value) * 1.1)
+            f.data[3].x, f.data[3].y = kept
+            f.data[3].marker.color = color
+            f.data[4].x, f.data[4].y = removed
+            f.data[5].x, f.data[5].y = created
+            f.layout.title = (f"{self.method.value} at p = {self.drop_rate.value:.2f}: "
+                              f"{int(spk.sum())} spikes, {len(removed[0])} removed")
+        self.summary.value = f"<i>{_stats_text(r.stats)}</i>"
+        return r
+
+
+class MaskStatsExplorer:
+    """Drop-rate slider and method dropdown over recorded spikes ``[T, B, N]``: mask statistics and output values.
+
+    Each change draws one mask (seeded) on the given spikes, as the model's dropout slot would in training,
+    and updates the bars (dropped entries, removed spikes, drops on silent units) and the histogram of the
+    values handed to the next layer.
+    """
+
+    def __init__(
+        self,
+        spikes: Tensor,
+        *,
+        membrane: Tensor | None = None,
+        weight: Tensor | None = None,
+        methods: tuple[str, ...] | None = CLASSIC_METHODS + ("temporal",),
+        method: str | None = None,
+        p: float = 0.3,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(spikes, Tensor) or spikes.dim() < 3:
+            raise ValueError(f"spikes must be a [T, B, N] tensor, got {getattr(spikes, 'shape', type(spikes).__name__)}")
+        self.spikes, self.membrane, self.weight, self.seed = spikes.detach(), membrane, weight, int(seed)
+        usable = [m for m in spike_methods(methods) if m != "none"]
+        if membrane is None:
+            usable = [m for m in usable if not method_class(m).needs_membrane]
+        if weight is None:
+            usable = [m for m in usable if not method_class(m).needs_weight]
+        if not usable:
+            raise ValueError(f"methods={methods!r} leaves no registered dropout method usable here; available: {available()}")
+        self.methods = tuple(usable)
+        method = self.methods[0] if method is None else check_choice("method", method, self.methods)
+        check_float("p", p, low=0.05, high=0.9)
+        style = {"description_width": "90px"}
+        self.drop_rate = widgets.FloatSlider(value=p, min=0.05, max=0.9, step=0.05, description="drop rate p", style=style)
+        self.method = widgets.Dropdown(options=list(self.methods), value=method, description="method", style=style)
+        out, stats = self._draw()
+        self.figure = go.FigureWidget(mask_snapshot_figure(asdict(stats), out, method=method, p=p))
+        self.drop_rate.observe(self._on_change, names="value")
+        self.method.observe(self._on_change, names="value")
+        self.ui = widgets.VBox([widgets.HBox([self.drop_rate, self.method]), self.figure])
+
+    def _draw(self) -> tuple[Tensor, DropoutStats]:
+        out, stats = apply_dropout(self.method.value, self.drop_rate.value, self.spikes, membrane=self.membrane,
+                                   weight=self.weight, seed=self.seed)
+        if stats is None:
+            raise RuntimeError(f"dropout method {self.method.value!r} did not report last_stats after a training forward")
+        return out, stats
+
+    def _on_change(self, change: dict) -> None:
+        self.update()
+
+    def update(self) -> DropoutStats:
+        """Draw a new mask with the current controls and update the figure in place; returns its statistics."""
+        out, stats = self._draw()
+        fresh = mask_snapshot_figure(asdict(stats), out, method=self.method.value, p=self.drop_rate.value)
+        f = self.figure
+        with f.batch_update():
+            for live, new in zip(f.data, fresh.data):
+                live.x, live.y = new.x, new.y
+                live.marker.color = new.marker.color
+                if hasattr(new, "text"):
+                    live.text = new.text
+            f.layout.title = fresh.layout.title
+        return stats
