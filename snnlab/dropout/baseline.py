@@ -19,5 +19,5 @@ class NoDropout(SpikeDropout):
         if self.p != 0.0:
             raise ValueError(f"p={p} was given with dropout method 'none'; use p=0 or choose a method")
 
-    def _apply(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
         return x
