@@ -10,13 +10,14 @@ membrane-shaped dropout need.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from snnlab.validation import check_choice, check_float
+from snnlab.validation import check_choice, check_float, check_int
 
 # --------------------------------------------------------------------------- surrogates
 
@@ -211,3 +212,228 @@ def _check_sequence(name: str, x: Tensor, min_dim: int = 2) -> None:
         raise ValueError(f"{name} must be time-major [T, B, ...] with at least {min_dim} dims, got shape {tuple(x.shape)}")
     if x.shape[0] < 1:
         raise ValueError(f"{name} has T={x.shape[0]} steps; T must be >= 1")
+
+
+# --------------------------------------------------------------------------- penalty neuron (the write-up's)
+
+
+@dataclass(frozen=True)
+class PenaltyParams:
+    """Parameters of the write-up's refractory neuron (floats or tensors).
+
+    ``decay``: multiplier of the previous inner state; ``threshold``: firing level of
+    ``relu(inner - threshold)``; ``penalty_threshold``: extra amount subtracted after a
+    firing on top of the output itself (the refractory penalty).
+    """
+
+    decay: float | Tensor = 0.9
+    threshold: float | Tensor = 2.0
+    penalty_threshold: float | Tensor = 2.5
+
+
+def penalty_step(x: Tensor, inner: Tensor, outer: Tensor, p: PenaltyParams) -> tuple[Tensor, Tensor]:
+    """One step of the penalty neuron; returns the new ``(inner, outer)`` state.
+
+    ``inner = x + inner*decay``; ``outer = relu(inner - threshold)``; where ``outer > 0`` the
+    inner state drops by ``penalty_threshold + outer``. The gate ``outer > 0`` carries no
+    gradient (as in the write-up); gradients flow through ``outer`` and ``inner``.
+    ``outer`` (the previous output) is part of the state the layer carries for its one-step
+    delay but does not enter the update itself.
+    """
+    del outer  # the update depends on the inner state only; the previous output is delayed state
+    inner = x + inner * p.decay
+    new_outer = torch.relu(inner - p.threshold)
+    gate = (new_outer > 0).to(inner.dtype)
+    inner = inner - (p.penalty_threshold + new_outer) * gate
+    return inner, new_outer
+
+
+class PenaltyNeuron(nn.Module):
+    """Multi-step version of the write-up's neuron: real-valued ReLU firing, refractory penalty, one-step delay.
+
+    At step t the layer returns the state computed at step t-1 (zeros at t=0), as the
+    write-up's ``delayed_return_state, delayed_return_output``: ``forward`` gives the
+    delayed outputs ``relu(inner - threshold) >= 0``, ``forward_trace`` also the delayed
+    (post-penalty) inner state.
+    """
+
+    def __init__(self, decay: float = 0.9, threshold: float = 2.0, penalty_threshold: float = 2.5) -> None:
+        super().__init__()
+        self.decay = check_float("decay", decay, low=0.0, high=1.0)
+        self.threshold = check_float("threshold", threshold, low=0.0)
+        self.penalty_threshold = check_float("penalty_threshold", penalty_threshold, low=0.0)
+
+    def params(self) -> PenaltyParams:
+        """The parameters as a ``PenaltyParams``."""
+        return PenaltyParams(self.decay, self.threshold, self.penalty_threshold)
+
+    def forward_trace(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Run ``x[T, B, ...]``; return ``(outputs, inner)``, both delayed by one step (zeros at t=0)."""
+        _check_sequence("x", x)
+        p = self.params()
+        inner = x.new_zeros(x.shape[1:])
+        outer = x.new_zeros(x.shape[1:])
+        inners, outers = [inner], [outer]
+        steps = x.unbind(0)
+        for xt in steps[:-1]:  # the last step's state would only be returned at T, outside the window
+            inner, outer = penalty_step(xt, inner, outer, p)
+            inners.append(inner)
+            outers.append(outer)
+        return torch.stack(outers), torch.stack(inners)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run ``x[T, B, ...]``; return the one-step delayed outputs ``[T, B, ...]``."""
+        return self.forward_trace(x)[0]
+
+    def extra_repr(self) -> str:
+        return f"decay={self.decay:.3g}, threshold={self.threshold:.3g}, penalty_threshold={self.penalty_threshold:.3g}"
+
+
+# --------------------------------------------------------------------------- SRM layer (the paper's)
+
+
+def srm_kernel(a: Tensor, tau: float) -> Tensor:
+    """Spike-response kernel ``sigma(a) = (a/tau) * exp(1 - a/tau)`` for ``a > 0``, else 0 (peak 1 at ``a = tau``)."""
+    r = a / tau
+    return torch.where(a > 0, r * torch.exp(1.0 - r), torch.zeros_like(r))
+
+
+def srm_kernel_matrix(
+    T: int, delays: tuple[int, ...], tau: float, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
+    """Causal filter of every delay stacked: ``M[k*T + t, t'] = sigma(t - t' - delays[k])``, shape ``[K*T, T]``.
+
+    ``M @ s`` for spikes ``s[T, n]`` gives each delayed synapse's postsynaptic potential
+    trace for all steps at once (a Toeplitz matmul instead of a time loop).
+    """
+    t = torch.arange(T, device=device, dtype=dtype)
+    d = torch.tensor(delays, device=device, dtype=dtype)
+    a = t.view(1, T, 1) - t.view(1, 1, T) - d.view(-1, 1, 1)
+    return srm_kernel(a, tau).reshape(len(delays) * T, T)
+
+
+def srm_fire_step(v: Tensor, fired: Tensor, threshold: float | Tensor, surrogate: Surrogate) -> tuple[Tensor, Tensor]:
+    """One step of first-spike firing: ``spike = H(v - threshold) * (1 - fired)``; returns ``(spike, fired + spike)``."""
+    spike = surrogate(v - threshold) * (1.0 - fired)
+    return spike, fired + spike
+
+
+# Weight std = _SRM_INIT_FACTOR * threshold / sqrt(in * K): measured so that, for a latency-coded
+# input with about a quarter of the inputs spiking (MNIST-like) over T = 25 steps, roughly half
+# of the neurons cross the threshold at initialisation.
+_SRM_INIT_FACTOR = 4.0
+
+
+class SRMLayer(nn.Module):
+    """Fully connected spike-response-model layer with fixed synaptic delays and first-spike output (Lyu & Yin, eq. 1-2).
+
+    ``v_h(t) = sum_i sum_k w_ih^k sigma(t - t_i - d_k)`` on the integer step grid; every
+    input spike counts (the sum runs over all of them). A neuron spikes once, at the
+    first step where ``v_h`` exceeds ``threshold``; gradients pass through the surrogate.
+    ``weight`` is ``[out, in * K]`` with ``weight.view(out, in, K)[h, i, k] = w_ih^k``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        delays: tuple[int, ...] = (0, 1, 2, 3),
+        tau: float = 2.0,
+        threshold: float = 1.0,
+        surrogate: str | Surrogate = "fast_sigmoid",
+        surrogate_options: dict | None = None,
+        init_gain: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.out_features = check_int("out_features", out_features, minimum=1)
+        delays = tuple(delays) if isinstance(delays, (tuple, list)) else delays
+        if not isinstance(delays, tuple) or len(delays) == 0:
+            raise TypeError(f"delays must be a non-empty tuple/list of integers >= 0, got {delays!r}")
+        for d in delays:
+            check_int("delays entry", d, minimum=0)
+        if len(set(delays)) != len(delays):
+            raise ValueError(f"delays={delays!r} has repeated entries; each delay must appear once")
+        self.delays = tuple(int(d) for d in delays)
+        self.tau = check_float("tau", tau, low=0.0, low_inclusive=False)
+        self.threshold = check_float("threshold", threshold, low=0.0, low_inclusive=False)
+        init_gain = check_float("init_gain", init_gain, low=0.0)
+        if isinstance(surrogate, Surrogate):
+            if surrogate_options:
+                raise ValueError("surrogate_options are only used when surrogate is given by name")
+            self.surrogate = surrogate
+        else:
+            self.surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
+        fan_in = self.in_features * len(self.delays)
+        # Zero-mean normal weights whose spread puts the membrane's standard deviation at about
+        # the threshold when a quarter of the inputs spike once (a latency-coded image), so that
+        # part of the layer crosses the threshold at initialisation and part stays silent.
+        std = init_gain * _SRM_INIT_FACTOR * self.threshold / math.sqrt(fan_in)
+        w = torch.randn(self.out_features, fan_in, generator=generator) * std
+        self._weight = nn.Parameter(w)
+
+    @property
+    def weight(self) -> nn.Parameter:
+        """The synaptic weights ``[out, in * K]`` (``.view(out, in, K)`` splits the delays)."""
+        return self._weight
+
+    def _check_input(self, spikes: Tensor) -> None:
+        _check_sequence("spikes", spikes, min_dim=3)
+        if spikes.shape[-1] != self.in_features:
+            raise ValueError(
+                f"spikes has {spikes.shape[-1]} features in its last dim (shape {tuple(spikes.shape)}); "
+                f"this layer takes in_features={self.in_features}"
+            )
+
+    def potential(self, spikes: Tensor) -> Tensor:
+        """Membrane potential ``[T, ..., out]`` for input spikes ``[T, ..., in]`` (no firing; a readout layer uses this)."""
+        self._check_input(spikes)
+        T = spikes.shape[0]
+        batch = spikes.shape[1:-1]
+        K = len(self.delays)
+        s = spikes.reshape(T, -1).to(self._weight.dtype)  # [T, n*in]
+        m = srm_kernel_matrix(T, self.delays, self.tau, dtype=s.dtype, device=s.device)  # [K*T, T]
+        y = (m @ s).view(K, T, -1, self.in_features)  # [K, T, n, in]
+        y = y.permute(1, 2, 3, 0).reshape(-1, self.in_features * K)  # [T*n, in*K], in-major like weight
+        v = y @ self._weight.t()
+        return v.view(T, *batch, self.out_features)
+
+    def fire(self, v: Tensor) -> Tensor:
+        """First-crossing spikes of a membrane trace ``v[T, ...]``: ``H(v_t - theta) * prod_{t'<t} (1 - H(v_t' - theta))``."""
+        h = self.surrogate(v - self.threshold)
+        alive = torch.cumprod(1.0 - h, dim=0)  # alive[t] = 1 while no crossing at <= t
+        before = torch.cat([torch.ones_like(alive[:1]), alive[:-1]])
+        return h * before
+
+    def forward_trace(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(spikes_out, membrane)``, both ``[T, ..., out]`` (membrane is not reset after the spike)."""
+        v = self.potential(spikes)
+        return self.fire(v), v
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        """Return the output spikes ``[T, ..., out]``: at most one per neuron, at its first threshold crossing."""
+        return self.fire(self.potential(spikes))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, delays={self.delays}, "
+            f"tau={self.tau:.3g}, threshold={self.threshold:.3g}, surrogate={self.surrogate}"
+        )
+
+
+# --------------------------------------------------------------------------- registry
+
+NEURONS = ("lif", "penalty")
+
+
+def make_neuron(name: str, **options) -> nn.Module:
+    """Build a multi-step neuron by name: ``lif`` (``LIF(**options)``) or ``penalty`` (``PenaltyNeuron(**options)``)."""
+    check_choice("neuron", name, NEURONS)
+    cls = LIF if name == "lif" else PenaltyNeuron
+    allowed = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for neuron {name!r}; allowed: {', '.join(allowed)}")
+    return cls(**options)
