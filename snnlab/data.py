@@ -272,7 +272,7 @@ def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
     else:
         raise _mnist_missing(name, raw_dir, all_files, "download=False")
 
-    key = _cache_key(name, split, "idx", raw_dir, sources)
+    key = _cache_key(name, split, raw_dir, [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sources])
     cached = _read_cache(root, key)
     if cached is not None:
         return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
@@ -306,11 +306,11 @@ def _mnist_missing(name: str, raw_dir: Path, files: tuple[str, ...], why: str) -
 
 def _load_cifar10(split: str, root: Path, download: bool, progress: bool) -> _Raw:
     """CIFAR-10 from torchvision's python batches, else from an image-folder export, else downloaded."""
-    from torchvision import datasets
-
     batches = root / CIFAR_BATCHES_FOLDER
     images = root / CIFAR_IMAGE_FOLDER
     if batches.is_dir():
+        from torchvision import datasets
+
         try:
             ds = datasets.CIFAR10(str(root), train=split == "train", download=False)
         except RuntimeError as err:
@@ -320,6 +320,8 @@ def _load_cifar10(split: str, root: Path, download: bool, progress: bool) -> _Ra
     if images.is_dir():
         return _load_image_folder("cifar10", split, root, images, progress)
     if download:
+        from torchvision import datasets
+
         try:
             ds = datasets.CIFAR10(str(root), train=split == "train", download=True)
         except Exception as err:  # network and disk failures
@@ -354,19 +356,24 @@ def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress
         if other_classes != classes:
             raise ValueError(f"{name}: class folders differ between {split_dir} {classes} and {other} {other_classes}; "
                              f"labels would not match across splits")
-    files: list[Path] = []
+    names: list[str] = []  # "<class>/<file>", in label order
     labels: list[int] = []
+    stamps: list[list[object]] = []
     for label, cls in enumerate(classes):
-        members = sorted(p for p in (split_dir / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        files.extend(members)
+        members = sorted(f for f in os.listdir(split_dir / cls) if f.lower().endswith(IMAGE_SUFFIXES))
+        names.extend(f"{cls}/{f}" for f in members)
         labels.extend([label] * len(members))
-    if not files:
+        stamps.append([cls, (split_dir / cls).stat().st_mtime_ns])
+    if not names:
         raise DatasetNotFoundError(f"{name}: no images ({', '.join(IMAGE_SUFFIXES)}) under {split_dir}/<class>/")
 
-    key = _cache_key(name, split, "image-folder", split_dir, files)
+    # the key follows the file names and the class folders' mtimes (which change when files are added,
+    # removed or renamed); stat-ing every image would cost seconds on a 50k-image folder
+    key = _cache_key(name, split, split_dir, [names, stamps])
     cached = _read_cache(root, key)
     if cached is not None:
         return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
+    files = [split_dir / n for n in names]
     x = torch.from_numpy(_decode_images(files, progress=progress, desc=f"decoding {name} {split}"))
     x = x.permute(0, 3, 1, 2).contiguous()
     y = torch.tensor(labels, dtype=torch.int64)
@@ -406,10 +413,9 @@ def _decode_images(files: list[Path], *, progress: bool, desc: str) -> np.ndarra
 
 # --- cache --------------------------------------------------------------------------------------
 
-def _cache_key(name: str, split: str, kind: str, source: Path, files: list[Path]) -> str:
-    """File name of a cache entry: changes when the source folder, its file names or their sizes change."""
-    listing = [(str(p.relative_to(source)) if p.is_relative_to(source) else p.name, p.stat().st_size) for p in files]
-    blob = json.dumps([CACHE_VERSION, kind, str(source.resolve()), listing]).encode()
+def _cache_key(name: str, split: str, source: Path, fingerprint: list[object]) -> str:
+    """File name of a cache entry: changes with the source folder and with ``fingerprint`` (JSON-able)."""
+    blob = json.dumps([CACHE_VERSION, name, split, str(source.resolve()), fingerprint]).encode()
     return f"{name}-{split}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
 
 
