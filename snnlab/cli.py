@@ -1,0 +1,202 @@
+"""The ``snnlab`` command line: ``run`` (the notebooks), ``sweep`` (a grid of trials), ``results``, ``bench``.
+
+``python -m snnlab ...`` is the same program. Invalid arguments exit with status 2 and a
+message naming the argument; a failed notebook or trial exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None,
+                        help="results database (default: runs/results.sqlite)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    from snnlab.study.profiles import PROFILES
+
+    parser = argparse.ArgumentParser(prog="snnlab", description="Dropout for spiking neural networks: the study.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,results,bench}")
+
+    run = sub.add_parser("run", help="execute the ordered notebooks with papermill into runs/NAME/")
+    run.add_argument("--profile", choices=tuple(PROFILES), default="quick",
+                     help="study scale: smoke (tests), quick (default, laptop CPU), paper (GPU)")
+    run.add_argument("--dataset", default=None, help="dataset (default: the profile's)")
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    run.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    run.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    run.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the profile's)")
+    run.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
+    _add_store(run)
+    run.add_argument("--out", default=None, help="output folder (default: runs/<profile>-<timestamp>)")
+    run.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,04")
+    run.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after a failure")
+    run.add_argument("--notebooks-dir", default=None, help="folder of NN_*.ipynb (default: notebooks/)")
+
+    sweep = sub.add_parser("sweep", help="train a grid of trials from a YAML config (resumable)")
+    sweep.add_argument("--config", required=True, help="YAML file with base: and grid:")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local")
+    sweep.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
+    _add_store(sweep)
+    sweep.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
+    sweep.add_argument("--keep-going", action="store_true", help="continue after a failing trial")
+
+    results = sub.add_parser("results", help="table of the trials in the results store")
+    _add_store(results)
+
+    bench = sub.add_parser("bench", help="micro-benchmarks")
+    bench.add_argument("what", choices=("dropout",), help="what to benchmark")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--steps", type=int, default=None, help="timed steps per configuration")
+    return parser
+
+
+def _store_path(value: str | None) -> Path:
+    from snnlab.study.store import DEFAULT_STORE
+
+    return Path(value if value is not None else DEFAULT_STORE).expanduser().resolve()
+
+
+def _default_notebooks_dir() -> Path:
+    """``notebooks/`` under the working directory, else the one next to the snnlab package."""
+    here = Path("notebooks")
+    if here.is_dir():
+        return here.resolve()
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute the notebooks with the profile's parameters; one line per notebook; an index page."""
+    from snnlab.study.notebooks import find_notebooks, run_notebooks
+    from snnlab.study.profiles import notebook_config
+
+    data_root = None if args.data_root is None else str(Path(args.data_root).expanduser().resolve())
+    store = _store_path(args.store)
+    # Validate every parameter here, before any kernel starts.
+    notebook_config(args.profile, dataset=args.dataset, device=args.device, seed=args.seed, seeds=args.seeds,
+                    epochs=args.epochs, data_root=data_root, store_path=store)
+    folder = Path(args.notebooks_dir).expanduser().resolve() if args.notebooks_dir else _default_notebooks_dir()
+    only = [s for s in args.only.split(",") if s.strip()] if args.only else None
+    notebooks = find_notebooks(folder, only)
+    if not notebooks:
+        print(f"error: no NN_*.ipynb notebooks in {folder}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else Path("runs") / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = out.expanduser().resolve()
+    parameters = {
+        "profile": args.profile, "dataset": args.dataset, "device": args.device, "seed": args.seed,
+        "seeds": args.seeds, "epochs": args.epochs, "data_root": data_root, "store_path": str(store),
+    }
+    print(f"snnlab run: {len(notebooks)} notebook(s) from {folder} -> {out} (profile {args.profile})", flush=True)
+    run = run_notebooks(notebooks, out, parameters, cwd=folder, keep_going=args.keep_going,
+                        log=lambda line: print(line, flush=True))
+    not_run = len(notebooks) - len(run.outcomes)
+    if not_run:
+        print(f"stopped after {run.failed[-1].name} failed; {not_run} notebook(s) not run (use --keep-going)")
+    print(f"index: {run.index}")
+    if not run.ok:
+        names = ", ".join(o.name for o in run.failed)
+        print(f"FAILED: {names}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Validate the whole config, then run the missing trials and print the summary table."""
+    from snnlab.study.runner import run_trials
+    from snnlab.study.store import ResultsStore
+    from snnlab.study.sweep import load_sweep, summary_table
+
+    specs = load_sweep(args.config)
+    store = ResultsStore(_store_path(args.store))
+    print(f"snnlab sweep: {len(specs)} trial(s) from {args.config}; store {store.path}", flush=True)
+    report = run_trials(specs, store, executor=args.executor, address=args.address, num_cpus=args.num_cpus,
+                        data_root=args.data_root, progress=True, keep_going=args.keep_going)
+    print(report.summary())
+    table = summary_table(report.frame())
+    if not table.empty:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for spec, message in report.failed:
+        print(f"FAILED {spec.label()}: {message}", file=sys.stderr)
+    return 0 if report.ok else EXIT_FAILED
+
+
+RESULT_COLUMNS = ("dataset", "model", "method", "p", "seed", "T", "epochs", "train_acc", "test_acc", "seconds",
+                  "device_used", "key")
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """Print one line per stored trial."""
+    from snnlab.study.store import ResultsStore
+
+    path = _store_path(args.store)
+    if not path.is_file():
+        print(f"no results store at {path}")
+        return 0
+    frame = ResultsStore(path).frame()
+    if frame.empty:
+        print(f"no trials in {path}")
+        return 0
+    frame = frame[[c for c in RESULT_COLUMNS if c in frame.columns]].copy()
+    frame["key"] = frame["key"].str[:12]
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"{len(frame)} trial(s) in {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a micro-benchmark (``snnlab.bench``) and print its table."""
+    from snnlab import bench
+
+    options = {"device": args.device}
+    if args.steps is not None:
+        options["steps"] = args.steps
+    frame = bench.bench_dropout(**options)
+    print(bench.format_bench(frame))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "results": cmd_results, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``snnlab`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from snnlab.study.runner import TrialFailed
+
+    try:
+        return COMMANDS[args.command](args)
+    except TrialFailed as error:
+        print(f"snnlab {args.command}: {error}", file=sys.stderr)
+        print("finished trials are in the store; fix the cause and rerun to resume (or use --keep-going)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        print(f"snnlab {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; finished trials are in the store and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m snnlab.cli
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main"]

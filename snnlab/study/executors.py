@@ -1,0 +1,112 @@
+"""Executors: how ``run_trials`` gets its pending trials trained.
+
+Both hand every finished ``TrialResult`` (or error) back to the driver through callbacks, in
+completion order; the driver alone writes the store. ``local`` runs in this process, one trial
+after another; ``ray`` submits one task per trial (one GPU each when the cluster has GPUs) and
+gathers them with ``ray.wait`` as they finish. Ray is optional (the ``cluster`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from snnlab.study.spec import TrialSpec
+from snnlab.study.store import TrialResult
+
+OnResult = Callable[[TrialResult], None]
+OnError = Callable[[TrialSpec, BaseException], None]
+
+
+def _checked(spec: TrialSpec, result: Any) -> TrialResult:
+    """The trial function's return value, verified to be the result of ``spec``."""
+    if not isinstance(result, TrialResult):
+        raise TypeError(f"the trial function returned {type(result).__name__}, expected a TrialResult")
+    if result.spec.key != spec.key:
+        raise ValueError(f"the trial function returned the result of {result.spec.label()} for {spec.label()}")
+    return result
+
+
+def run_local(
+    todo: Sequence[TrialSpec],
+    fn: Callable[..., TrialResult],
+    *,
+    data_root: str | None,
+    progress: bool,
+    on_result: OnResult,
+    on_error: OnError,
+) -> None:
+    """Run ``todo`` one by one in this process."""
+    with tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress) as bar:
+        for spec in todo:
+            bar.set_postfix_str(spec.label())
+            try:
+                result = _checked(spec, fn(spec, data_root=data_root, progress=False))
+            except Exception as error:  # noqa: BLE001 - reported (or re-raised) by on_error with the spec
+                on_error(spec, error)
+            else:
+                on_result(result)
+            bar.update(1)
+
+
+def _ray_trial(fn: Callable[..., TrialResult], spec: TrialSpec, data_root: str | None) -> TrialResult:
+    """Body of one Ray task (runs on a worker; returns the result to the driver)."""
+    return fn(spec, data_root=data_root, progress=False)
+
+
+def run_ray(
+    todo: Sequence[TrialSpec],
+    fn: Callable[..., TrialResult],
+    *,
+    address: str | None,
+    num_cpus: int | None,
+    data_root: str | None,
+    progress: bool,
+    on_result: OnResult,
+    on_error: OnError,
+) -> None:
+    """Run ``todo`` as Ray tasks: on the cluster at ``address``, or a local Ray with ``num_cpus``.
+
+    A Ray this function started is shut down when it returns; one that was already running
+    (``ray.init`` called by the user) is left alone.
+    """
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError(
+            "executor='ray' needs Ray, which is not installed; install the cluster extra: "
+            "pip install 'snnlab[cluster]' (or use executor='local')"
+        ) from error
+    started_here = False
+    if not ray.is_initialized():
+        if address is not None:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        started_here = True
+    try:
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        task = ray.remote(_ray_trial).options(num_cpus=1, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
+        fn_ref = ray.put(fn)
+        pending = {task.remote(fn_ref, spec, data_root): spec for spec in todo}
+        try:
+            with tqdm(total=len(todo), desc="trials (ray)", unit="trial", disable=not progress) as bar:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        spec = pending.pop(ref)
+                        try:
+                            result = _checked(spec, ray.get(ref))
+                        except Exception as error:  # noqa: BLE001 - RayTaskError wraps the worker's error
+                            on_error(spec, getattr(error, "cause", None) or error)
+                        else:
+                            on_result(result)
+                        bar.update(1)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+    finally:
+        if started_here:
+            ray.shutdown()

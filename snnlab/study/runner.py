@@ -1,0 +1,236 @@
+"""Running trials: ``run_trial`` trains one spec; ``run_trials`` runs a list resumably into a store.
+
+``run_trials`` asks the store which specs are already finished, runs only the rest through an
+executor (``local``: in this process; ``ray``: one Ray task per trial), and writes each result
+the moment it arrives. Only this (the driver) process writes the database; workers just return
+``TrialResult``s. Because every trial is written in one transaction, a sweep killed at any
+point resumes where it stopped with no lost, duplicated or half-written trial.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from snnlab.study.spec import TrialSpec, options_dict
+from snnlab.study.store import ResultsStore, TrialResult
+from snnlab.validation import check_choice
+
+EXECUTORS = ("local", "ray")
+DATA_SEED = 0  # subsets are drawn with a fixed seed: every trial (and seed) sees the same data
+
+
+class TrialFn(Protocol):
+    """What runs one trial: ``run_trial`` or a test double with the same call signature."""
+
+    def __call__(self, spec: TrialSpec, *, data_root: str | None = None, progress: bool = False) -> TrialResult: ...
+
+
+def environment() -> dict[str, Any]:
+    """Library versions and host of this process (stored with every trial for provenance)."""
+    import numpy
+    import torch
+
+    import snnlab
+
+    return {
+        "snnlab": snnlab.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cuda": torch.version.cuda,
+    }
+
+
+def model_sizes(spec: TrialSpec, n_features: int, n_classes: int) -> tuple[int, ...]:
+    """Full ``build_model`` sizes for ``spec``: inputs and classes from the data around the hidden sizes."""
+    if spec.model in ("spiking_cnn", "cnn"):
+        if len(spec.sizes) < 2:
+            raise ValueError(
+                f"sizes={spec.sizes} is too short for model {spec.model!r}: give (channels..., hidden), "
+                "e.g. (32, 64, 256)"
+            )
+        return (*spec.sizes, n_classes)
+    return (n_features, *spec.sizes, n_classes)
+
+
+def build_trial_model(spec: TrialSpec, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    """The untrained model of ``spec`` for data of ``input_shape`` (C, H, W) and ``n_classes``."""
+    from snnlab.models import build_model
+
+    n_features = 1
+    for d in input_shape:
+        n_features *= int(d)
+    options: dict[str, Any] = dict(options_dict(spec.model_options))
+    # neuron/encoding options only when given: the reference networks (penalty_snn, delayed_snn)
+    # fix their neuron and encoding and reject options for them.
+    if spec.neuron_options:
+        options["neuron_options"] = options_dict(spec.neuron_options)
+    if spec.encoding_options:
+        options["encoding_options"] = options_dict(spec.encoding_options)
+    options.update(
+        T=spec.T,
+        neuron=spec.neuron,
+        encoding=spec.encoding,
+        dropout=spec.method,
+        p=spec.p,
+        dropout_options={"rescale": spec.rescale, **options_dict(spec.method_options)},
+        seed=spec.seed,
+    )
+    if spec.model in ("spiking_cnn", "cnn"):
+        options["input_shape"] = tuple(input_shape)
+    return build_model(spec.model, model_sizes(spec, n_features, n_classes), **options)
+
+
+def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = None, progress: bool = False) -> TrialResult:
+    """Train ``spec`` from scratch and return its result (nothing is written anywhere).
+
+    Seeds torch with ``spec.seed`` before the model is built, loads the data subsets (drawn
+    with a fixed data seed so every trial sees the same samples), trains with
+    ``snnlab.train.fit`` and evaluates after every epoch.
+    """
+    import torch
+
+    from snnlab.data import load_dataset
+    from snnlab.device import resolve_device
+    from snnlab.train import fit
+
+    if not isinstance(spec, TrialSpec):
+        raise TypeError(f"spec must be a TrialSpec, got {type(spec).__name__}")
+    started = time.time()
+    t0 = time.perf_counter()
+    device = resolve_device(spec.device)
+    train = load_dataset(spec.dataset, "train", root=data_root, subset=spec.train_subset, device=device,
+                         seed=DATA_SEED, progress=progress)
+    test = load_dataset(spec.dataset, "test", root=data_root, subset=spec.test_subset, device=device,
+                        seed=DATA_SEED, progress=progress)
+    torch.manual_seed(spec.seed)
+    model = build_trial_model(spec, train.input_shape, train.n_classes)
+    history = fit(model, train, test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
+                  device=device, progress=progress, weight_decay=spec.weight_decay)
+    seconds = time.perf_counter() - t0
+    return TrialResult(spec=spec, history=history.to_frame(), final=dict(history.final), seconds=seconds,
+                       device=device.type, started_at=started, finished_at=time.time(), env=environment())
+
+
+@dataclass
+class RunReport:
+    """What ``run_trials`` did: how many trials it trained, reused from the store, and which failed."""
+
+    specs: list[TrialSpec]
+    store: ResultsStore
+    trained: int = 0
+    reused: int = 0
+    failed: list[tuple[TrialSpec, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def frame(self) -> pd.DataFrame:
+        """One row per finished trial of this run (fresh or reused), from the store, in spec order."""
+        keys = [s.key for s in self.specs]
+        frame = self.store.frame()
+        frame = frame[frame["key"].isin(keys)]
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        return frame.sort_values("key", key=lambda col: col.map(order)).reset_index(drop=True)
+
+    def history(self) -> pd.DataFrame:
+        """One row per (trial, epoch) of this run's finished trials."""
+        hist = self.store.history()
+        return hist[hist["key"].isin({s.key for s in self.specs})].reset_index(drop=True)
+
+    @property
+    def ok(self) -> bool:
+        """True when no trial failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line: counts and time."""
+        text = f"{len(self.specs)} trial(s): {self.trained} trained, {self.reused} reused from {self.store.path}"
+        if self.failed:
+            text += f", {len(self.failed)} FAILED"
+        return text + f" ({self.seconds:.1f} s)"
+
+
+def _unique(specs: Iterable[TrialSpec]) -> list[TrialSpec]:
+    """Specs in order without duplicates (by key), type-checked."""
+    seen: dict[str, TrialSpec] = {}
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, TrialSpec):
+            raise TypeError(f"specs[{i}] must be a TrialSpec, got {type(spec).__name__} ({spec!r})")
+        seen.setdefault(spec.key, spec)
+    return list(seen.values())
+
+
+def run_trials(
+    specs: Sequence[TrialSpec] | Iterable[TrialSpec],
+    store: ResultsStore,
+    *,
+    executor: str = "local",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    trial_fn: TrialFn | Callable[..., TrialResult] | None = None,
+    keep_going: bool = False,
+) -> RunReport:
+    """Run every spec not yet finished in ``store``; persist each result as it completes.
+
+    ``executor``: ``"local"`` (in this process, one after another) or ``"ray"`` (one task per
+    trial on the cluster at ``address``, or on a local Ray started with ``num_cpus``).
+    ``trial_fn`` replaces ``run_trial`` (tests use it to count calls). A failing trial stops
+    the run with its error unless ``keep_going``, in which case it is listed in ``report.failed``.
+    """
+    from snnlab.study.executors import run_local, run_ray
+
+    check_choice("executor", executor, EXECUTORS)
+    if not isinstance(store, ResultsStore):
+        raise TypeError(f"store must be a ResultsStore, got {type(store).__name__}")
+    if trial_fn is not None and not callable(trial_fn):
+        raise TypeError(f"trial_fn must be callable or None, got {type(trial_fn).__name__}")
+    fn = trial_fn if trial_fn is not None else run_trial
+    data_root = None if data_root is None else os.fspath(data_root)
+    specs = _unique(specs)
+    t0 = time.perf_counter()
+    done = store.keys()
+    todo = [s for s in specs if s.key not in done]
+    report = RunReport(specs=specs, store=store, reused=len(specs) - len(todo))
+
+    def on_result(result: TrialResult) -> None:
+        store.put(result)
+        report.trained += 1
+
+    def on_error(spec: TrialSpec, error: BaseException) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if not keep_going:
+            raise TrialFailed(spec, message) from error
+        report.failed.append((spec, message))
+
+    try:
+        if todo:
+            if executor == "local":
+                run_local(todo, fn, data_root=data_root, progress=progress, on_result=on_result, on_error=on_error)
+            else:
+                run_ray(todo, fn, address=address, num_cpus=num_cpus, data_root=data_root, progress=progress,
+                        on_result=on_result, on_error=on_error)
+    finally:
+        report.seconds = time.perf_counter() - t0
+    return report
+
+
+class TrialFailed(RuntimeError):
+    """A trial raised; carries the spec and the original error text (finished trials are already stored)."""
+
+    def __init__(self, spec: TrialSpec, message: str) -> None:
+        super().__init__(f"trial {spec.label()} (key {spec.key[:12]}) failed: {message}")
+        self.spec = spec
+        self.message = message

@@ -1,0 +1,283 @@
+"""``TrialSpec``: one training run, validated on construction, keyed by a stable hash.
+
+A spec is everything that determines a trial's result. Its ``key`` is the sha256 of
+its canonical JSON (sorted keys, fixed separators, normalised numbers), so the same
+spec gets the same key in every process and on every machine; the results store uses
+it as primary key, which is what makes sweeps resumable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from snnlab.validation import check_choice, check_float, check_int
+
+DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
+SPEC_VERSION = 1  # part of the hash: bump when the meaning of a field changes
+
+Scalar = str | int | float | bool | None
+OptionPairs = tuple[tuple[str, Any], ...]
+
+_OPTION_FIELDS = ("method_options", "neuron_options", "encoding_options", "model_options")
+
+
+def _known_models() -> tuple[str, ...]:
+    from snnlab.models import MODEL_KINDS
+
+    return tuple(MODEL_KINDS)
+
+
+def _known_datasets() -> tuple[str, ...]:
+    from snnlab.data import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _known_encodings() -> tuple[str, ...]:
+    from snnlab.encoding import ENCODINGS
+
+    return tuple(ENCODINGS)
+
+
+def _known_neurons() -> tuple[str, ...]:
+    from snnlab.neurons import NEURONS
+
+    return tuple(NEURONS)
+
+
+def _known_methods() -> tuple[str, ...]:
+    from snnlab.dropout import available
+
+    return tuple(available())
+
+
+def _freeze_value(name: str, key: str, value: Any) -> Any:
+    """An option value as a hashable, JSON-able scalar or tuple of scalars."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        if isinstance(value, float):
+            check_float(f"{name}[{key!r}]", value)
+        return value
+    if isinstance(value, (list, tuple)):
+        items = tuple(value)
+        for item in items:
+            if not (item is None or isinstance(item, (str, bool, int, float))):
+                raise TypeError(
+                    f"{name}[{key!r}] must be a scalar or a list of scalars (str, int, float, bool, None); "
+                    f"got an item {item!r} of type {type(item).__name__}"
+                )
+        return items
+    raise TypeError(
+        f"{name}[{key!r}] must be a scalar or a list of scalars (str, int, float, bool, None); "
+        f"got {type(value).__name__} ({value!r})"
+    )
+
+
+def freeze_options(name: str, options: Any) -> OptionPairs:
+    """Turn a mapping (or pairs) of options into the canonical sorted tuple of ``(key, value)`` pairs."""
+    if options is None:
+        return ()
+    if isinstance(options, Mapping):
+        items = list(options.items())
+    elif isinstance(options, (list, tuple)):
+        items = []
+        for pair in options:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise TypeError(f"{name} must be a mapping or a sequence of (key, value) pairs; got an item {pair!r}")
+            items.append((pair[0], pair[1]))
+    else:
+        raise TypeError(f"{name} must be a mapping of option -> value, got {type(options).__name__} ({options!r})")
+    seen: set[str] = set()
+    frozen = []
+    for key, value in items:
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be strings, got {key!r} ({type(key).__name__})")
+        if key in seen:
+            raise ValueError(f"{name} has the key {key!r} twice")
+        seen.add(key)
+        frozen.append((key, _freeze_value(name, key, value)))
+    return tuple(sorted(frozen))
+
+
+def options_dict(pairs: OptionPairs) -> dict[str, Any]:
+    """The options of a spec field as a plain dict (tuples become lists only in JSON, not here)."""
+    return {key: value for key, value in pairs}
+
+
+def _check_optional_int(name: str, value: Any, minimum: int) -> int | None:
+    return None if value is None else check_int(name, value, minimum=minimum)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that determines one training run; ``key`` identifies it in the results store.
+
+    ``sizes`` are the *hidden* layer sizes: the input and output sizes come from the dataset
+    (so ``dataset`` can be a sweep axis). For ``spiking_cnn``/``cnn`` the last entry is the
+    dense hidden size and the ones before it the conv channels, e.g. ``(32, 64, 256)``.
+    The ``*_options`` fields are sorted ``(key, value)`` pairs (a mapping is accepted and
+    normalised): ``method_options`` go to ``make_dropout``, ``neuron_options`` and
+    ``encoding_options`` to the model's neuron and encoder, ``model_options`` to
+    ``build_model``. ``device`` is a device class; ``"auto"`` is resolved when the trial runs.
+    """
+
+    dataset: str = "digits"
+    train_subset: int | None = None
+    test_subset: int | None = None
+    model: str = "spiking_mlp"
+    sizes: tuple[int, ...] = (128,)
+    neuron: str = "lif"
+    encoding: str = "direct"
+    T: int = 16
+    method: str = "none"
+    p: float = 0.0
+    rescale: str = "inverted"
+    method_options: OptionPairs = ()
+    seed: int = 0
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 128
+    device: str = "auto"
+    weight_decay: float = 0.0
+    neuron_options: OptionPairs = ()
+    encoding_options: OptionPairs = ()
+    model_options: OptionPairs = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise in place once, before anyone sees the object
+        check_choice("dataset", self.dataset, _known_datasets())
+        set_(self, "train_subset", _check_optional_int("train_subset", self.train_subset, 1))
+        set_(self, "test_subset", _check_optional_int("test_subset", self.test_subset, 1))
+        check_choice("model", self.model, _known_models())
+        if isinstance(self.sizes, (str, bytes)) or not isinstance(self.sizes, Iterable):
+            raise TypeError(f"sizes must be a sequence of positive integers (hidden layer sizes), got {self.sizes!r}")
+        sizes = tuple(self.sizes)
+        if not sizes:
+            raise ValueError("sizes=() is not allowed; give at least one hidden layer size, e.g. (128,)")
+        set_(self, "sizes", tuple(check_int(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)))
+        check_choice("neuron", self.neuron, _known_neurons())
+        check_choice("encoding", self.encoding, _known_encodings())
+        set_(self, "T", check_int("T", self.T, minimum=1))
+        check_choice("method", self.method, _known_methods())
+        set_(self, "p", check_float("p", self.p, low=0.0, high=1.0, high_inclusive=False))
+        check_choice("rescale", self.rescale, ("inverted", "none"))
+        for name in _OPTION_FIELDS:
+            set_(self, name, freeze_options(name, getattr(self, name)))
+        set_(self, "seed", check_int("seed", self.seed, minimum=0))
+        set_(self, "epochs", check_int("epochs", self.epochs, minimum=1))
+        set_(self, "lr", check_float("lr", self.lr, low=0.0, low_inclusive=False))
+        set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        check_choice("device", self.device, DEVICE_CLASSES)
+        set_(self, "weight_decay", check_float("weight_decay", self.weight_decay, low=0.0))
+        self._check_method()
+
+    def _check_method(self) -> None:
+        """Build the dropout module once so unknown method options / unsupported rescale fail now, not mid-sweep."""
+        from snnlab.dropout import make_dropout
+
+        if self.model in ("mlp", "cnn") and self.method not in ("none", "standard"):
+            raise ValueError(
+                f"method={self.method!r} is not available for the ANN baseline model={self.model!r}; "
+                "allowed: 'none', 'standard'"
+            )
+        make_dropout(self.method, self.p, rescale=self.rescale, seed=0, **options_dict(self.method_options))
+
+    # ------------------------------------------------------------------ identity
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-able dict (tuples become lists, option pairs become mappings)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _OPTION_FIELDS:
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value}
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace; equal specs give identical strings."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialSpec:
+        """Rebuild a spec from ``to_dict`` output; unknown keys raise ValueError naming them."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a TrialSpec needs a mapping of field -> value, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(spec_fields()))
+        if unknown:
+            raise ValueError(
+                f"unknown TrialSpec field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(spec_fields())}"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialSpec:
+        """Inverse of ``to_json``."""
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def key(self) -> str:
+        """Stable sha256 hex digest of the canonical JSON (plus the spec format version)."""
+        payload = f"snnlab.TrialSpec/v{SPEC_VERSION}:{self.to_json()}"
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def replace(self, **changes: Any) -> TrialSpec:
+        """A copy with ``changes`` applied (validated like a new spec); unknown fields raise ValueError."""
+        unknown = sorted(set(changes) - set(spec_fields()))
+        if unknown:
+            raise ValueError(
+                f"unknown TrialSpec field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(spec_fields())}"
+            )
+        return replace(self, **changes)
+
+    def label(self) -> str:
+        """A short human-readable description (for progress bars and tables)."""
+        return f"{self.dataset}/{self.method} p={self.p:g} seed={self.seed}"
+
+
+def spec_fields() -> tuple[str, ...]:
+    """Names of the TrialSpec fields, in declaration order."""
+    return tuple(f.name for f in fields(TrialSpec))
+
+
+def normalize_field(name: str, value: Any) -> Any:
+    """``value`` as it would be stored on a spec's field ``name`` (for filtering the store)."""
+    if name not in spec_fields():
+        raise ValueError(f"unknown TrialSpec field {name!r}; allowed: {', '.join(spec_fields())}")
+    if name in _OPTION_FIELDS:
+        return freeze_options(name, value)
+    if name == "sizes":
+        return tuple(value) if isinstance(value, (list, tuple)) else value
+    if name in ("p", "lr", "weight_decay") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def grid(base: TrialSpec, **axes: Iterable[Any]) -> list[TrialSpec]:
+    """Every combination of ``axes`` (field -> values) applied to ``base``, in row-major order.
+
+    Axis order follows the keyword order; the last axis varies fastest. An empty axis is a
+    ValueError (it would silently produce no trials).
+    """
+    if not isinstance(base, TrialSpec):
+        raise TypeError(f"base must be a TrialSpec, got {type(base).__name__}")
+    names = list(axes)
+    unknown = sorted(set(names) - set(spec_fields()))
+    if unknown:
+        raise ValueError(f"unknown grid axis {', '.join(map(repr, unknown))}; allowed: {', '.join(spec_fields())}")
+    values = []
+    for name in names:
+        raw = axes[name]
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+            raise TypeError(f"grid axis {name!r} must be a list of values, got {type(raw).__name__} ({raw!r})")
+        items = list(raw)
+        if not items:
+            raise ValueError(f"grid axis {name!r} is empty; give at least one value")
+        values.append(items)
+    return [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+
