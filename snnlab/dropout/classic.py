@@ -1,0 +1,126 @@
+"""Classic dropout migrated to SNNs as-is: ``standard``, ``dropout2d``, ``feature_alpha``, ``alpha``.
+
+These are the methods the study expects to fail on spikes: a fresh mask at every time step
+(independent masks average out over T, so the network barely notices them), rescaling that
+turns binary spikes into 1/keep, and the alpha variants that push silent units and drops to
+non-zero (even negative) values. They are implemented here, not through ``torch.nn.functional``,
+because torch's (feature-)alpha dropout takes no generator: masks must come from the module's
+own ``torch.Generator`` (DESIGN.md, randomness). The semantics match torch's; the tests check it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.registry import register
+
+# torch's alpha-dropout constant: -scale * alpha of SELU, the value SELU saturates to.
+ALPHA_PRIME = -1.7580993408473766
+
+
+def _channel_shape(x: Tensor) -> tuple[int, ...]:
+    """Mask shape for per-channel masks, new at every step: ``[T, B, C, 1, ...]`` (``[T, B, N]`` for an MLP)."""
+    return tuple(x.shape[:3]) + (1,) * (x.dim() - 3)
+
+
+@register
+class StandardDropout(SpikeDropout):
+    """Bernoulli per element ``(t, sample, unit)``, a new mask at every time step (nn.Dropout applied per step).
+
+    ``rescale="inverted"`` multiplies kept spikes by 1/keep (outputs {0, 1/keep});
+    ``rescale="none"`` keeps them binary and the model scales by keep at inference.
+    """
+
+    name = "standard"
+
+    def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        scale = 1.0 / self.keep if self.rescale == "inverted" else None
+        mask = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
+        out = x * mask
+        self._record(x, mask, out)
+        return out
+
+
+@register
+class Dropout2d(StandardDropout):
+    """Per channel, new at every step: ``[T, B, C, H, W]`` drops whole channels of a sample at step t.
+
+    For an MLP's ``[T, B, N]`` a feature is a channel, so each feature of each sample is dropped
+    independently at every step, which makes it the same distribution as ``standard`` (a feature
+    vector has no spatial extent to share a mask over). It is kept as its own key because on
+    convolutional layers the two differ.
+    """
+
+    name = "dropout2d"
+
+    def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
+        return _channel_shape(x)
+
+
+class _AlphaFamily(SpikeDropout):
+    """The alpha-dropout affine map with a keep mask of ``_mask_shape`` (formula: ``AlphaDropout``)."""
+
+    supported_rescale = ("inverted",)
+
+    def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def affine(self) -> tuple[float, float]:
+        """The coefficients ``(a, b)`` of the affine correction at this module's p."""
+        p = self.p
+        a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * ALPHA_PRIME**2))
+        return a, -a * ALPHA_PRIME * p
+
+    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        a, b = self.affine()
+        # am = a*m (0 where dropped); out = x*am + (a*a'*(1-m) + b) = x*am + (-a')*am + (a*a' + b)
+        am = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=a)
+        offset = torch.mul(am, -ALPHA_PRIME).add_(a * ALPHA_PRIME + b)
+        out = torch.addcmul(offset, x, am)  # gradient wrt x: grad * a * m (zero at drops)
+        self._record(x, am, out)
+        return out
+
+
+@register
+class FeatureAlphaDropout(_AlphaFamily):
+    """torch's feature-alpha dropout at every step: the alpha-dropout affine map with a per-channel mask.
+
+    ``[T, B, C, H, W]``: a dropped channel of a sample at step t is set to ``a a' + b`` everywhere.
+    For an MLP's ``[T, B, N]`` each feature is a channel (as torch treats ``[B, N]``), so it has the
+    distribution of ``alpha``; the keys differ on convolutional layers.
+    """
+
+    name = "feature_alpha"
+
+    def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
+        return _channel_shape(x)
+
+
+@register
+class AlphaDropout(_AlphaFamily):
+    """torch's alpha dropout, per element and new at every step.
+
+    With keep mask ``m`` (probability 1-p), ``a' = -1.7580993408473766``,
+    ``a = ((1-p)(1 + p a'^2))^(-1/2)`` and ``b = -a a' p``::
+
+        out = a * (x * m + a' * (1 - m)) + b
+
+    This keeps mean 0 and variance 1 of SELU-normalised activations; on spikes it maps a silent
+    unit to ``b`` (> 0), a spike to ``a + b`` and a drop to ``a a' + b`` (< 0). It has its own affine
+    correction, so only ``rescale="inverted"`` (meaning: that correction) is accepted.
+    """
+
+    name = "alpha"
+
+    def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+
+__all__ = ["ALPHA_PRIME", "AlphaDropout", "Dropout2d", "FeatureAlphaDropout", "StandardDropout"]

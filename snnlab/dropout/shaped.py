@@ -1,0 +1,226 @@
+"""Probability-shaped SNN-aware dropout: ``membrane``, ``synaptic``, ``activity``.
+
+Each method scores every neuron of the layer from something only an SNN layer has (its membrane
+potential relative to the threshold, the magnitude of its incoming synapses, its spike activity),
+turns the scores into per-neuron drop probabilities with ``shape_probabilities`` and draws a mask
+per (sample, neuron) that is held over the whole time window (``per_step=True`` draws a fresh
+one at every step instead).
+
+How scores become probabilities (no gradient flows through any of this):
+
+1. min-max normalise the scores over the layer's neurons to ``z`` in [0, 1] (equal scores: the
+   uniform rate p for everyone);
+2. weight ``w = 1 - z`` for ``favor="protect"`` (the strongest neuron is never dropped) or
+   ``w = z`` for ``favor="drop"`` (the weakest is never dropped);
+3. probabilities ``q = c * w``, clipped to ``[0, p_max]`` and renormalised so that
+   ``mean(q) = p`` exactly. Clipping and rescaling are iterated (water-filling): neurons whose
+   ``c * w`` exceeds ``p_max`` are fixed at ``p_max`` and ``c`` is recomputed for the others until
+   none exceeds it; the clipped set only grows, so this ends in at most N rounds (a handful in
+   practice). When fewer than ``N p / p_max`` neurons have ``w > 0`` the mean p cannot be reached
+   with those alone: they all get ``p_max`` and the remaining rate is shared equally by the
+   others (the limit of adding a vanishing uniform floor to ``w``).
+
+With ``rescale="inverted"`` a kept neuron is scaled by ``1 / (1 - q_n)`` (its own keep
+probability), so every neuron keeps its expected value. With ``rescale="none"`` spikes stay
+binary; the base class's inference scale uses the mean keep ``1 - p`` because ``q`` depends on the
+batch (an approximation for the individual neuron, exact for the layer's mean).
+
+``last_probabilities`` holds the last ``q`` (shape ``x.shape[2:]``, one per neuron) for the
+probability-map plots.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.registry import register
+from snnlab.validation import check_choice, check_float
+
+FAVORS = ("protect", "drop")
+
+
+def water_fill(weights: Tensor, mean: float, cap: float) -> Tensor:
+    """Probabilities proportional to non-negative ``weights``, capped at ``cap``, with exact mean ``mean``.
+
+    See the module docstring for the algorithm and the unreachable case. Requires ``0 <= mean <= cap``.
+    """
+    w = weights.detach().flatten().to(torch.float64)
+    if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+        raise ValueError("weights for water_fill must be finite and non-negative")
+    n = w.numel()
+    target = mean * n
+    pos = w > 0
+    n_pos = int(pos.sum())
+    if n_pos * cap <= target:  # unreachable with the positive weights alone (or all weights zero)
+        if n_pos == n:
+            q = torch.full_like(w, cap)
+        else:
+            rest = (target - n_pos * cap) / (n - n_pos)
+            q = torch.where(pos, torch.full_like(w, cap), torch.full_like(w, rest))
+    else:
+        clipped = torch.zeros_like(pos)
+        while True:
+            free = w.masked_fill(clipped, 0.0).sum()
+            c = (target - int(clipped.sum()) * cap) / free
+            q = torch.where(clipped, torch.full_like(w, cap), c * w)
+            over = q > cap * (1.0 + 1e-12)
+            if not bool(over.any()):
+                break
+            clipped |= over
+        q = q.clamp(max=cap)  # rounding only: every entry is already <= cap * (1 + 1e-12)
+    return q.view(weights.shape).to(weights.dtype if weights.is_floating_point() else torch.float32)
+
+
+def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_max: float = 0.95) -> Tensor:
+    """Per-neuron drop probabilities from ``scores`` (higher = stronger neuron): in ``[0, p_max]``, mean ``p``.
+
+    ``favor="protect"`` gives the strongest the lowest probability, ``"drop"`` the highest.
+    """
+    check_choice("favor", favor, FAVORS)
+    p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
+    p_max = check_float("p_max", p_max, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    if p > p_max:
+        raise ValueError(f"p={p} is larger than p_max={p_max}; the mean drop rate cannot exceed the cap")
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
+    with torch.no_grad():
+        s = scores.detach().to(torch.float64)
+        if not bool(torch.isfinite(s).all()):
+            raise ValueError("scores contain NaN or infinite values; cannot shape drop probabilities")
+        lo, hi = s.min(), s.max()
+        if not bool(hi > lo):
+            return torch.full(scores.shape, p, dtype=torch.float32, device=scores.device)
+        z = (s - lo) / (hi - lo)
+        w = 1.0 - z if favor == "protect" else z
+        return water_fill(w, p, p_max).to(torch.float32)
+
+
+class ShapedDropout(SpikeDropout):
+    """Common machinery of the probability-shaped methods; subclasses define ``_scores``."""
+
+    extra_options = ("favor", "p_max", "per_step")
+
+    def __init__(
+        self, p: float = 0.0, *, favor: str = "protect", p_max: float = 0.95, per_step: bool = False, **options
+    ) -> None:
+        super().__init__(p, **options)
+        self.favor = check_choice("favor", favor, FAVORS)
+        self.p_max = check_float("p_max", p_max, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        if self.p > self.p_max:
+            raise ValueError(f"p={self.p} is larger than p_max={self.p_max}; the mean drop rate cannot exceed the cap")
+        if not isinstance(per_step, bool):
+            raise TypeError(f"per_step must be a bool, got {type(per_step).__name__} ({per_step!r})")
+        self.per_step = per_step
+        self._last_probabilities: Tensor | None = None
+
+    @property
+    def last_probabilities(self) -> Tensor | None:
+        """Drop probability per neuron (shape ``x.shape[2:]``) of the last sampling forward; None before."""
+        return self._last_probabilities
+
+    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        """Strength of each neuron, broadcastable to ``x.shape[2:]``."""
+        raise NotImplementedError
+
+    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        with torch.no_grad():
+            q = shape_probabilities(self._scores(x, membrane, weight), self.p, favor=self.favor, p_max=self.p_max)
+            q = q.to(x.device)
+            self._last_probabilities = q.expand(x.shape[2:]).clone()
+            scale = (1.0 / (1.0 - q)).to(x.dtype) if self.rescale == "inverted" else None
+        shape = tuple(x.shape) if self.per_step else (1,) + tuple(x.shape[1:])
+        mask = keep_mask(shape, q, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
+        out = x * mask
+        self._record(x, mask, out)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, favor={self.favor!r}, p_max={self.p_max}, per_step={self.per_step}"
+
+
+@register
+class MembraneDropout(ShapedDropout):
+    """Drop probability per neuron from its membrane potential relative to the threshold.
+
+    Score: the mean over time and batch of ``membrane / threshold`` (the pre-reset potential the
+    layer hands over; ``threshold`` is this module's option, default 1.0, set it to the layer's).
+    Rationale for the two directions:
+
+    - ``favor="protect"`` (default): neurons that sit near or above threshold are the ones that
+      fire and carry the sample's code; sub-threshold neurons are cheap to drop. This is the
+      minimum-damage choice, in the spirit of LTMD's protection of active neurons.
+    - ``favor="drop"``: the motivation notebook shows most of a classic mask lands on silent
+      neurons, where it does nothing in the forward pass. Concentrating the drops on strongly
+      driven neurons makes the mask bite and discourages reliance on a few dominant neurons
+      (the co-adaptation argument behind dropout).
+    """
+
+    name = "membrane"
+    needs_membrane = True
+    extra_options = ShapedDropout.extra_options + ("threshold",)
+
+    def __init__(self, p: float = 0.0, *, threshold: float = 1.0, **options) -> None:
+        super().__init__(p, **options)
+        self.threshold = check_float("threshold", threshold, low=0.0, low_inclusive=False)
+
+    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        return (membrane.detach() / self.threshold).mean((0, 1))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, threshold={self.threshold}"
+
+
+@register
+class SynapticDropout(ShapedDropout):
+    """Drop probability per neuron from the L2 norm of its incoming weights (its row of ``weight``).
+
+    ``weight`` is the weight of the layer that produced ``x`` (``[N, in]``, or ``[C, in, kh, kw]``
+    for a convolution, where a channel's probability applies to all its positions).
+
+    - ``favor="protect"`` (default): large incoming weights mark the features the layer has
+      learned to rely on; keep them, drop the weakly driven (an importance/pruning view).
+    - ``favor="drop"``: regularise exactly those dominant units, so the next layer cannot
+      co-adapt to a few strong feature detectors.
+    """
+
+    name = "synaptic"
+    needs_weight = True
+
+    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        if not isinstance(weight, Tensor) or weight.dim() < 2 or weight.shape[0] != x.shape[2]:
+            shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+            raise ValueError(
+                f"weight must have one row per neuron of x (shape [{x.shape[2]}, ...] for x of shape "
+                f"{tuple(x.shape)}), got {shape}"
+            )
+        norms = weight.detach().flatten(1).norm(dim=1)
+        return norms.view((-1,) + (1,) * (x.dim() - 3))
+
+
+@register
+class ActivityDropout(ShapedDropout):
+    """Drop probability from spike activity in this forward (LTMD-style "moderate dropout").
+
+    Score: spikes per step of each neuron, averaged over the batch (its firing rate in this
+    forward), min-max normalised over the layer. ``favor="protect"`` (default) protects the most
+    active neurons, as LTMD does (they carry the information; silent ones are dropped at no cost
+    to the forward pass); ``favor="drop"`` is the opposite hypothesis, thinning the busiest.
+    """
+
+    name = "activity"
+
+    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        return x.detach().float().mean((0, 1))
+
+
+__all__ = [
+    "FAVORS",
+    "ActivityDropout",
+    "MembraneDropout",
+    "ShapedDropout",
+    "SynapticDropout",
+    "shape_probabilities",
+    "water_fill",
+]

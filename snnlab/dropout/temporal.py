@@ -1,0 +1,36 @@
+"""``temporal``: one Bernoulli mask per sample and neuron, the same at every time step.
+
+An SNN carries information in *when* a neuron spikes over the window. A per-step mask (the
+``standard`` method) removes isolated spikes whose loss the following neurons integrate away;
+a mask held for the whole window removes a neuron from the sample's computation, which is what
+dropout does to an ANN unit. Masks are ``[1, B, ...]`` and broadcast over T (no [T, B, N] draw).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.registry import register
+
+
+@register
+class TemporalDropout(SpikeDropout):
+    """Bernoulli per (sample, neuron) with drop rate p, consistent over time.
+
+    ``rescale="inverted"``: kept spikes become 1/keep; ``"none"``: spikes stay binary and the
+    model scales by keep at inference.
+    """
+
+    name = "temporal"
+
+    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+        scale = 1.0 / self.keep if self.rescale == "inverted" else None
+        shape = (1,) + tuple(x.shape[1:])
+        mask = keep_mask(shape, self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
+        out = x * mask
+        self._record(x, mask, out)
+        return out
+
+
+__all__ = ["TemporalDropout"]
