@@ -1,0 +1,203 @@
+"""Encodings (rate, latency, direct, noisy_repeat) and the Hodgkin–Huxley reference model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from snnlab.encoding import ENCODINGS, direct, encode, latency, noisy_repeat, rate
+from snnlab.hodgkin_huxley import HHTrace, simulate_hh
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- rate
+
+
+def test_rate_mean_matches_probability_within_4_se() -> None:
+    T, B = 200, 50
+    x = torch.tensor([0.0, 0.05, 0.3, 0.5, 0.9, 1.0]).repeat(B, 1)  # [B, 6]
+    for gain in (1.0, 0.5):
+        s = rate(x, T, gain=gain, generator=_gen(0))
+        assert s.shape == (T, B, 6) and s.dtype == x.dtype
+        assert set(s.unique().tolist()) <= {0.0, 1.0}
+        p = x[0] * gain
+        n = T * B
+        mean = s.mean(dim=(0, 1))
+        se = torch.sqrt(p * (1 - p) / n)
+        assert ((mean - p).abs() <= 4 * se + 1e-12).all(), (mean, p)
+    # the extremes are exact
+    s = rate(x, T, generator=_gen(0))
+    assert s[..., 0].sum() == 0 and s[..., 5].sum() == T * B
+
+
+def test_rate_rejects_probabilities_outside_unit_interval() -> None:
+    with pytest.raises(ValueError, match=r"gain\*x must lie in \[0, 1\]"):
+        rate(torch.full((2, 3), 0.8), 5, gain=2.0)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        rate(torch.tensor([[-0.1, 0.5]]), 5)
+    with pytest.raises(ValueError, match="non-finite"):
+        rate(torch.tensor([[float("nan")]]), 5)
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def test_latency_one_spike_per_bright_input_and_brighter_fires_earlier() -> None:
+    T = 11
+    x = torch.tensor([[1.0, 0.9, 0.5, 0.2, 0.011, 0.01, 0.0]])
+    s = latency(x, T)
+    assert s.shape == (T, 1, 7)
+    counts = s.sum(0).flatten().tolist()
+    assert counts == [1, 1, 1, 1, 1, 0, 0]  # threshold 0.01 is strict: x must exceed it
+    times = s.argmax(0).flatten()[:5].tolist()
+    assert times == [round((1 - v) * (T - 1)) for v in x.flatten()[:5].tolist()] == [0, 1, 5, 8, 10]
+    # ordering on random data: brighter never later
+    x = torch.rand(4, 50, generator=_gen(1))
+    s = latency(x, 20)
+    t = s.argmax(0).float()
+    fired = x > 0.01
+    assert torch.equal(s.sum(0), fired.float())
+    xf, tf = x[fired], t[fired]
+    order = torch.argsort(xf)
+    assert (tf[order].diff() <= 0).all()
+
+
+def test_latency_log_mapping() -> None:
+    T, thr = 21, 0.01
+    x = torch.tensor([[1.0, 0.1, 0.02, 0.005]])
+    s = latency(x, T, threshold=thr, linear=False)
+    assert s.sum(0).flatten().tolist() == [1, 1, 1, 0]
+    times = s.argmax(0).flatten()[:3].tolist()
+    assert times == [round((T - 1) * math.log(v) / math.log(thr)) for v in (1.0, 0.1, 0.02)] == [0, 10, 17]
+    with pytest.raises(ValueError, match="linear=False"):
+        latency(x, T, threshold=0.0, linear=False)
+
+
+def test_latency_single_step_and_bad_threshold() -> None:
+    assert latency(torch.tensor([[0.3, 0.0]]), 1).tolist() == [[[1.0, 0.0]]]
+    with pytest.raises(ValueError, match="threshold"):
+        latency(torch.rand(2, 3), 5, threshold=1.0)
+    with pytest.raises(TypeError, match="linear"):
+        latency(torch.rand(2, 3), 5, linear="yes")
+
+
+# --------------------------------------------------------------------------- direct / noisy_repeat
+
+
+def test_direct_is_an_expand_view() -> None:
+    x = torch.randn(3, 4)  # direct has no [0, 1] requirement
+    y = direct(x, 7)
+    assert y.shape == (7, 3, 4) and y.stride()[0] == 0
+    assert y.data_ptr() == x.data_ptr() and y._base is x
+    assert torch.equal(y[6], x)
+
+
+def test_noisy_repeat_keep_rate_within_4_se() -> None:
+    T, B, F = 40, 25, 30
+    x = torch.rand(B, F, generator=_gen(2)) * 0.9 + 0.1  # no zeros, so a zero means dropped
+    for keep in (0.5, 0.8, 1.0):
+        y = noisy_repeat(x, T, keep=keep, generator=_gen(3))
+        assert y.shape == (T, B, F)
+        kept = y != 0
+        assert torch.equal(y[kept], x.expand(T, B, F)[kept])  # values kept unscaled
+        n = T * B * F
+        se = math.sqrt(keep * (1 - keep) / n)
+        assert abs(kept.float().mean().item() - keep) <= 4 * se + 1e-12
+    # masks differ between steps
+    y = noisy_repeat(x, 2, keep=0.5, generator=_gen(3))
+    assert not torch.equal(y[0] != 0, y[1] != 0)
+    with pytest.raises(ValueError, match="keep"):
+        noisy_repeat(x, 3, keep=0.0)
+
+
+# --------------------------------------------------------------------------- encode / determinism / errors
+
+
+@pytest.mark.parametrize("name", ENCODINGS)
+def test_encode_dispatches_and_is_deterministic_under_a_generator(name: str) -> None:
+    x = torch.rand(5, 1, 4, 4, generator=_gen(4))
+    a = encode(x, name, 6, generator=_gen(9))
+    b = encode(x, name, 6, generator=_gen(9))
+    assert a.shape == (6, 5, 1, 4, 4) and torch.equal(a, b)
+    if name in ("rate", "noisy_repeat"):
+        c = encode(x, name, 6, generator=_gen(10))
+        assert not torch.equal(a, c)
+
+
+def test_encode_passes_options() -> None:
+    x = torch.full((2, 3), 0.5)
+    assert encode(x, "rate", 4, gain=0.0).sum() == 0
+    assert torch.equal(encode(x, "latency", 5, threshold=0.6), torch.zeros(5, 2, 3))
+    assert torch.equal(encode(x, "noisy_repeat", 4, keep=1.0), x.expand(4, 2, 3))
+
+
+def test_encode_bad_arguments() -> None:
+    x = torch.rand(2, 3)
+    with pytest.raises(ValueError, match="encoding='poisson'"):
+        encode(x, "poisson", 5)
+    with pytest.raises(ValueError, match="unknown option.*keep.*'rate'"):
+        encode(x, "rate", 5, keep=0.5)
+    with pytest.raises(ValueError, match="unknown option.*allowed: none"):
+        encode(x, "direct", 5, gain=1.0)
+    with pytest.raises(ValueError, match="T=0"):
+        encode(x, "rate", 0)
+    with pytest.raises(TypeError, match="T must be an integer"):
+        encode(x, "direct", 2.5)
+    with pytest.raises(TypeError, match="generator"):
+        encode(x, "rate", 3, generator=0)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        encode(np.zeros((2, 3)), "direct", 3)
+    with pytest.raises(TypeError, match="floating-point"):
+        encode(torch.zeros(2, 3, dtype=torch.long), "rate", 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        encode(torch.tensor([[float("inf")]]), "direct", 3)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        encode(torch.tensor([[1.5]]), "latency", 3)
+
+
+# --------------------------------------------------------------------------- Hodgkin–Huxley
+
+
+def test_hh_rests_near_minus_65_without_current() -> None:
+    trace = simulate_hh(np.zeros(2000), dt=0.025)
+    assert isinstance(trace, HHTrace)
+    assert trace.spikes.sum() == 0
+    assert np.all(np.abs(trace.v - (-65.0)) < 0.5)
+    assert trace.time[1] == pytest.approx(0.025) and trace.v.shape == trace.m.shape == (2000,)
+
+
+def test_hh_fires_repetitively_and_rate_grows_with_current() -> None:
+    dt, duration = 0.025, 100.0
+    steps = int(duration / dt)
+    amps = np.array([0.0, 10.0, 20.0, 40.0])
+    trace = simulate_hh(torch.tensor(amps).repeat(steps, 1), dt=dt)
+    counts = trace.spike_count
+    assert counts[0] == 0
+    assert counts[1] >= 5  # ~10 uA/cm^2: repetitive firing (about 60-70 Hz)
+    assert np.all(np.diff(counts) > 0)
+    assert trace.v[:, 1].max() > 20.0  # action potentials overshoot 0 mV
+    # forward Euler with a small step agrees with RK4 on the spike times at 10 uA/cm^2 (first 40 ms)
+    euler = simulate_hh(np.full(4000, 10.0), dt=0.01, method="euler")
+    rk4_times = trace.time[trace.spikes[:, 1]]
+    euler_times = euler.time[euler.spikes]
+    assert len(euler_times) == np.sum(rk4_times < 40.0) >= 2
+    assert np.allclose(euler_times, rk4_times[: len(euler_times)], atol=0.2)
+
+
+def test_hh_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="method"):
+        simulate_hh(np.zeros(10), method="midpoint")
+    with pytest.raises(ValueError, match="dt"):
+        simulate_hh(np.zeros(10), dt=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        simulate_hh(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match="current"):
+        simulate_hh([0.0, 1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        simulate_hh(np.array([0.0, np.nan]))
