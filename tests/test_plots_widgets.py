@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from snnlab import plots
-from snnlab.dropout import available
 from snnlab.neurons import LIF
 from snnlab.plots.neurons import as_array
 from snnlab.plots.style import method_color
@@ -20,13 +19,6 @@ def _lif_trace(T: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     current = torch.full((T, 1, 1), 0.3)
     spikes, membrane = LIF(0.9).forward_trace(current)
     return current[:, 0, 0].numpy(), membrane[:, 0, 0].numpy(), spikes[:, 0, 0].numpy()
-
-
-def _has_classic() -> bool:
-    return {"standard", "alpha"} <= set(available())
-
-
-needs_classic = pytest.mark.skipif(not _has_classic(), reason="classic dropout methods not registered yet")
 
 
 # ------------------------------------------------------------------ argument checks
@@ -149,7 +141,6 @@ def test_simulate_population_is_seeded_and_none_is_identity() -> None:
         simulate_population(beta=1.5)
 
 
-@needs_classic
 def test_apply_dropout_reports_stats_of_the_draw() -> None:
     g = torch.Generator().manual_seed(0)
     spikes = (torch.rand(20, 8, 50, generator=g) < 0.2).float()
@@ -180,7 +171,6 @@ def test_neuron_explorer_sliders_update_the_live_figure() -> None:
     assert len(ex.figure.data[3].x) != kept_before  # less integration, different spike count
 
 
-@needs_classic
 def test_neuron_explorer_drop_rate_and_method() -> None:
     ex = NeuronExplorer(method="standard", p=0.0, T=50, n_neurons=12, amplitude=0.4)
     assert len(ex.figure.data[4].x) == 0  # p = 0 removes nothing
@@ -192,7 +182,6 @@ def test_neuron_explorer_drop_rate_and_method() -> None:
     assert set(ex.methods) == set(spike_methods())
 
 
-@needs_classic
 def test_mask_stats_explorer_updates_bars_and_colour() -> None:
     g = torch.Generator().manual_seed(0)
     spikes = (torch.rand(16, 8, 40, generator=g) < 0.15).float()
