@@ -142,6 +142,9 @@ def test_outgoing_weight_norm_is_column_l2() -> None:
     torch.testing.assert_close(imp.outgoing_weight_norm(conv), torch.tensor([0.0, math.sqrt(8), 0.0]))
     with pytest.raises(ValueError, match="weight"):
         imp.outgoing_weight_norm(torch.zeros(3))
+    delayed = torch.zeros(2, 3 * 2)  # [out, hidden * K] viewed as (out, hidden, K)
+    delayed.view(2, 3, 2)[:, 1, :] = 1.0
+    torch.testing.assert_close(imp.outgoing_weight_norm(delayed, synapses_per_neuron=2), torch.tensor([0.0, 2.0, 0.0]))
 
 
 def test_rank_topk_and_overlap() -> None:
@@ -261,3 +264,32 @@ def test_estimated_and_dense_operations() -> None:
         sp.mlp_synaptic_operations([0.1, 0.2], [64, 100, 10], 25)
     with pytest.raises(ValueError, match="rate"):
         sp.estimated_synaptic_operations(-0.1, 1, 1.0, 1)
+
+
+def test_condition_labels() -> None:
+    assert st.condition_label("membrane", (("favor", "drop"),)) == "membrane_drop"
+    assert st.condition_label("standard", model="mlp") == "ann_standard"
+    assert st.condition_label("none", model="mlp") == "ann"
+    frame = pd.DataFrame({"method": ["none", "synaptic"], "method_options": [(), (("favor", "protect"),)],
+                          "model": ["spiking_mlp", "spiking_mlp"]})
+    assert st.label_conditions(frame).tolist() == ["none", "synaptic_protect"]
+
+
+def test_rank_stability_and_importance_shift() -> None:
+    rng = np.random.default_rng(0)
+    init = {0: rng.random(20), 1: rng.random(20)}
+    scores = {("none", 0): init[0] * 2, ("none", 1): init[1] * 2,  # training kept the init order exactly
+              ("standard", 0): init[0][::-1].copy(), ("standard", 1): init[1] * 3}
+    frame = imp.rank_stability(scores, init, k=5)
+    assert set(frame["comparison"]) == {"init vs trained", "between methods", "across seeds"}
+    row = frame[(frame.comparison == "init vs trained") & (frame.label == "none") & (frame.seed_a == 0)].iloc[0]
+    assert row["kendall_tau"] == pytest.approx(1.0) and row["top_k_overlap"] == 1.0 and row["chance"] == 0.25
+    between = frame[frame.comparison == "between methods"].set_index("seed_a")
+    assert between.loc[0, "kendall_tau"] == pytest.approx(imp.kendall_tau(init[0], init[0][::-1]))
+    assert between.loc[1, "kendall_tau"] == pytest.approx(1.0)
+    assert len(frame[frame.comparison == "across seeds"]) == 2  # one seed pair per label
+    shift = imp.importance_shift(scores, k=5).set_index("label")
+    assert shift.loc["none", "tau_mean"] == pytest.approx(1.0) and shift.loc["none", "norm_ratio_mean"] == pytest.approx(1.0)
+    assert shift.loc["standard", "seeds"] == 2
+    with pytest.raises(ValueError, match="baseline"):
+        imp.importance_shift(scores, k=5, baseline="ann")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,18 +55,26 @@ def _check_k(k: int, n: int) -> int:
     return k
 
 
-def outgoing_weight_norm(weight: Tensor) -> Tensor:
+def outgoing_weight_norm(weight: Tensor, *, synapses_per_neuron: int = 1) -> Tensor:
     """Importance by weight magnitude: the L2 norm of each hidden neuron's outgoing weights.
 
     ``weight`` is the weight of the layer that *reads* the hidden layer: ``[out, hidden]`` for a
     linear layer (column norms), ``[oc, ic, kh, kw]`` for a convolution (one norm per input channel).
+    With several delayed synapses per connection (``DelayedSNN``: ``[out, hidden * K]`` laid out as
+    ``view(out, hidden, K)``) pass ``synapses_per_neuron=K``: the norm then covers all K synapses.
     Returns a float tensor ``[hidden]`` on the weight's device, without gradient.
     """
     if not isinstance(weight, Tensor):
         raise TypeError(f"weight must be a torch.Tensor [out, hidden] (or [oc, ic, kh, kw]), got {type(weight).__name__}")
     if weight.dim() not in (2, 4):
         raise ValueError(f"weight must be 2-D [out, hidden] or 4-D [oc, ic, kh, kw], got shape {tuple(weight.shape)}")
+    k = check_int("synapses_per_neuron", synapses_per_neuron, minimum=1)
     w = weight.detach().float()
+    if k > 1:
+        if weight.dim() != 2 or weight.shape[1] % k:
+            raise ValueError(f"synapses_per_neuron={k} needs a 2-D weight whose columns divide by {k}; got shape {tuple(weight.shape)}")
+        w = w.reshape(w.shape[0], -1, k).permute(0, 2, 1)  # [out, K, hidden]
+        return w.pow(2).sum(dim=(0, 1)).sqrt()
     dims = [d for d in range(w.dim()) if d != 1]
     return w.pow(2).sum(dim=dims).sqrt()
 
@@ -255,3 +265,143 @@ def ablation_importance(
     finally:
         model.train(was_training)
     return out
+
+
+# ---------------------------------------------------------------------------- trained models and stability
+
+
+@dataclass
+class TrainedModel:
+    """A model trained from a ``TrialSpec`` in this process (the results store keeps metrics, not
+    weights): the model, its label, the outgoing weights of each hidden layer at initialisation,
+    the per-epoch history and the test split it was evaluated on."""
+
+    spec: Any
+    label: str
+    model: nn.Module
+    init_outgoing: dict[str, Tensor]
+    history: pd.DataFrame
+    test: Any
+
+
+def train_models(specs: Sequence[Any], *, data_root: str | None = None, progress: bool = False) -> list[TrainedModel]:
+    """Train every ``TrialSpec`` exactly as ``snnlab.study.run_trial`` does (same data subsets, same
+    seeding, same model construction), but keep the models: the importance analysis needs weights.
+
+    Datasets are loaded once per (dataset, subsets, device) within the call.
+    """
+    from snnlab.analysis.statistics import condition_label
+    from snnlab.data import load_dataset
+    from snnlab.device import resolve_device
+    from snnlab.study import TrialSpec
+    from snnlab.study.runner import DATA_SEED, build_trial_model
+    from snnlab.train import fit
+
+    specs = list(specs)
+    for i, s in enumerate(specs):
+        if not isinstance(s, TrialSpec):
+            raise TypeError(f"specs[{i}] must be a TrialSpec, got {type(s).__name__}")
+    cache: dict[tuple, tuple[Any, Any]] = {}
+    out = []
+    for spec in specs:
+        device = resolve_device(spec.device)
+        key = (spec.dataset, spec.train_subset, spec.test_subset, str(device))
+        if key not in cache:
+            cache[key] = tuple(
+                load_dataset(spec.dataset, split, root=data_root, subset=sub, device=device, seed=DATA_SEED)
+                for split, sub in (("train", spec.train_subset), ("test", spec.test_subset))
+            )
+        train, test = cache[key]
+        torch.manual_seed(spec.seed)
+        model = build_trial_model(spec, train.input_shape, train.n_classes)
+        init = {k: w.detach().clone() for k, w in model.outgoing_weights().items()}
+        history = fit(model, train, test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
+                      device=device, progress=progress, weight_decay=spec.weight_decay)
+        label = condition_label(spec.method, spec.method_options, spec.model)
+        out.append(TrainedModel(spec, label, model.eval(), init, history.to_frame(), test))
+    return out
+
+
+def weight_scores(model: nn.Module, layer: str = "hidden1") -> np.ndarray:
+    """Outgoing-weight-norm importance of ``layer``'s neurons in a spiking model (``outgoing_weights()``).
+
+    For ``DelayedSNN`` (several delayed synapses per connection) the K synapses of a neuron are pooled.
+    """
+    if not hasattr(model, "outgoing_weights"):
+        raise TypeError(f"model must be a spiking model with outgoing_weights(), got {type(model).__name__}")
+    weights = model.outgoing_weights()
+    if layer not in weights:
+        raise ValueError(f"layer={layer!r} is not a hidden layer; allowed: {', '.join(map(repr, weights))}")
+    w = weights[layer]
+    reader = getattr(model, "readout_layer", None)  # DelayedSNN's SRM readout: [out, hidden * K]
+    k = len(reader.delays) if reader is not None and hasattr(reader, "delays") else 1
+    return outgoing_weight_norm(w, synapses_per_neuron=k).cpu().numpy()
+
+
+def rank_stability(
+    scores: Mapping[tuple[str, int], Tensor | np.ndarray | Sequence[float]],
+    init_scores: Mapping[int, Tensor | np.ndarray | Sequence[float]],
+    *,
+    k: int,
+    baseline: str = "none",
+) -> pd.DataFrame:
+    """Every rank comparison of the neuron-importance study, one row per pair.
+
+    ``scores``: (label, seed) -> trained scores; ``init_scores``: seed -> scores at initialisation
+    (the same for every label of a seed: same seed, same init). Comparison kinds:
+    ``"init vs trained"`` (each model against its own init), ``"between methods"`` (each label
+    against ``baseline`` with the same seed and init), ``"across seeds"`` (same label, two seeds:
+    different inits, so neuron IDs do not correspond and chance level is expected).
+    Columns: ``comparison``, ``label``, ``seed_a``, ``seed_b``, ``kendall_tau``, ``top_k_overlap``, ``chance``.
+    """
+    if not isinstance(scores, Mapping) or not scores:
+        raise TypeError("scores must be a non-empty mapping (label, seed) -> scores")
+    rows = []
+    n = None
+    for (label, seed), s in scores.items():
+        arr = _scores(f"scores[{(label, seed)!r}]", s)
+        n = arr.size if n is None else n
+        if arr.size != n:
+            raise ValueError(f"scores[{(label, seed)!r}] has {arr.size} neurons, others {n}")
+        if seed in init_scores:
+            rows.append(("init vs trained", label, seed, seed, init_scores[seed], arr))
+        if label != baseline and (baseline, seed) in scores:
+            rows.append(("between methods", label, seed, seed, scores[(baseline, seed)], arr))
+    labels = list(dict.fromkeys(lbl for lbl, _ in scores))
+    for label in labels:
+        seeds = [s for lbl, s in scores if lbl == label]
+        for a, b in itertools.combinations(seeds, 2):
+            rows.append(("across seeds", label, a, b, scores[(label, a)], scores[(label, b)]))
+    k = _check_k(k, n)
+    records = [{"comparison": c, "label": lbl, "seed_a": a, "seed_b": b, "kendall_tau": kendall_tau(x, y),
+                "top_k_overlap": top_k_overlap(x, y, k), "chance": chance_overlap(n, k)}
+               for c, lbl, a, b, x, y in rows]
+    return pd.DataFrame(records, columns=["comparison", "label", "seed_a", "seed_b", "kendall_tau", "top_k_overlap", "chance"])
+
+
+def importance_shift(
+    scores: Mapping[tuple[str, int], Tensor | np.ndarray | Sequence[float]],
+    *,
+    k: int,
+    baseline: str = "none",
+) -> pd.DataFrame:
+    """Does a method change *which* neurons matter, or only *how much*? Per label (mean ± std over
+    seeds, each paired with ``baseline`` of the same seed): ``tau`` and ``overlap`` with the baseline's
+    ranking (which), ``concentration`` (share of the total held by the top-k) and ``norm_ratio``
+    (total outgoing weight norm relative to the baseline) (how much)."""
+    if not isinstance(scores, Mapping) or not any(lbl == baseline for lbl, _ in scores):
+        raise ValueError(f"baseline={baseline!r} is not among the labels of scores")
+    rows = []
+    for (label, seed), s in scores.items():
+        if (baseline, seed) not in scores:
+            continue
+        base = _scores("baseline", scores[(baseline, seed)])
+        arr = _scores("scores", s)
+        rows.append({"label": label, "seed": seed, "tau": kendall_tau(base, arr), "overlap": top_k_overlap(base, arr, k),
+                     "concentration": top_k_concentration(arr, k), "norm_ratio": float(arr.sum() / base.sum())})
+    frame = pd.DataFrame(rows)
+    agg = frame.groupby("label", sort=False).agg(["mean", "std"])
+    agg = agg.drop(columns="seed")
+    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
+    agg.insert(0, "seeds", frame.groupby("label", sort=False).size())
+    return agg.reset_index()

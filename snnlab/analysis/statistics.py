@@ -282,3 +282,47 @@ def verdict_sentence(table: pd.DataFrame, *, group: str = "method", metric_label
     if not parts:
         return f"Only the baseline {base} is present; nothing to compare."
     return " ".join(parts)
+
+
+ANN_MODELS = ("mlp", "cnn")
+
+# The dropout conditions the study compares, as (method, method_options) pairs. The shaped methods
+# appear in both directions (``favor``); their labels come from ``condition_label``.
+CLASSIC_CONDITIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("standard", ()), ("dropout2d", ()), ("feature_alpha", ()), ("alpha", ()),
+)
+SNN_AWARE_CONDITIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("temporal", ()),
+    ("membrane", (("favor", "protect"),)), ("membrane", (("favor", "drop"),)),
+    ("synaptic", (("favor", "protect"),)), ("synaptic", (("favor", "drop"),)),
+    ("activity", ()),  # default favor="protect" (LTMD: protect the most active)
+    ("dropconnect", ()),
+)
+
+
+def condition_label(method: str, method_options: Iterable[tuple[str, object]] = (), model: str = "spiking_mlp") -> str:
+    """The name a condition carries in tables and legends (and picks its colour in ``plots.style``):
+    the dropout method, with ``_<favor>`` for the shaped methods' direction (``membrane_protect``),
+    ``ann`` / ``ann_standard`` for the ANN baselines."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {type(method).__name__} ({method!r})")
+    options = dict(method_options or ())
+    label = method
+    if "favor" in options and method != "none":
+        label = f"{method}_{options['favor']}"
+    if model in ANN_MODELS:
+        label = "ann" if method == "none" else f"ann_{method}"
+    return label
+
+
+def label_conditions(frame: pd.DataFrame) -> pd.Series:
+    """``condition_label`` for every row of a store frame (needs ``method``; uses ``method_options``
+    and ``model`` when present). Returns a Series aligned with ``frame``'s index, named ``label``."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if "method" not in frame.columns:
+        raise ValueError(f"frame needs a 'method' column; columns: {', '.join(map(str, frame.columns))}")
+    opts = frame["method_options"] if "method_options" in frame.columns else pd.Series([()] * len(frame), index=frame.index)
+    models = frame["model"] if "model" in frame.columns else pd.Series(["spiking_mlp"] * len(frame), index=frame.index)
+    labels = [condition_label(m, o, mo) for m, o, mo in zip(frame["method"], opts, models)]
+    return pd.Series(labels, index=frame.index, name="label", dtype=object)

@@ -21,6 +21,19 @@ from snnlab.plots.dropout import (
     sparsity_figure,
 )
 
+from snnlab.plots.results import (
+    bars_figure,
+    curves_figure,
+    importance_scatter_figure,
+    mean_std,
+    membership_heatmap,
+    metric_vs_p_figure,
+    probability_map_figure,
+    results_table_figure,
+    stability_figure,
+    top_ids_figure,
+)
+
 __all__ = [
     "METHOD_COLORS",
     "TEMPLATE",
@@ -40,4 +53,14 @@ __all__ = [
     "next_layer_effect_figure",
     "output_values_figure",
     "sparsity_figure",
+    "bars_figure",
+    "curves_figure",
+    "importance_scatter_figure",
+    "mean_std",
+    "membership_heatmap",
+    "metric_vs_p_figure",
+    "probability_map_figure",
+    "results_table_figure",
+    "stability_figure",
+    "top_ids_figure",
 ]

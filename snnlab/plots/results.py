@@ -1,0 +1,302 @@
+"""Figures of the training comparison and the neuron-importance analysis.
+
+Inputs are tidy frames from the results store (one row per trial, or per trial and epoch) with a
+``label`` column naming the condition (``snnlab.analysis.statistics.label_conditions``), or the
+tables of ``snnlab.analysis``. Spread over seeds is always shown (bands or error bars: ± one
+sample standard deviation; a single seed has none). Every function returns a ``go.Figure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from snnlab.plots.dropout import require_columns
+from snnlab.plots.neurons import ArrayLike, as_array
+from snnlab.plots.style import TEMPLATE, method_color
+
+METRIC_LABELS: dict[str, str] = {
+    "train_loss": "training loss",
+    "test_loss": "test loss",
+    "train_acc": "training accuracy",
+    "test_acc": "test accuracy",
+    "gap": "train − test accuracy",
+    "spike_rate": "hidden spike rate",
+    "synops": "synaptic operations / sample",
+}
+
+
+def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=title, height=height, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _order(values: pd.Series, order: Sequence[str] | None) -> list:
+    present = list(dict.fromkeys(values.tolist()))
+    if order is None:
+        return present
+    return [v for v in order if v in present] + [v for v in present if v not in order]
+
+
+def mean_std(frame: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
+    """Mean, sample std (NaN for one value) and count of ``value`` per group ``by`` (groups in order)."""
+    require_columns("frame", frame, [*by, value])
+    out = frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    return out
+
+
+def curves_figure(
+    history: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("train_loss", "test_acc"),
+    group: str = "label",
+    facet: str = "dataset",
+    order: Sequence[str] | None = None,
+    title: str = "Training curves (mean ± std over seeds)",
+) -> go.Figure:
+    """One row per metric, one column per ``facet`` value (dataset); a line per ``group`` over epochs
+    with a ± std band over seeds. ``history``: one row per (trial, epoch), columns ``epoch``, ``group``,
+    ``facet`` and the metrics."""
+    require_columns("history", history, ["epoch", group, facet, *metrics])
+    facets = list(dict.fromkeys(history[facet].tolist()))
+    groups = _order(history[group], order)
+    fig = make_subplots(rows=len(metrics), cols=len(facets), shared_xaxes=True, horizontal_spacing=0.06,
+                        vertical_spacing=0.08, subplot_titles=[f"{f}: {METRIC_LABELS.get(m, m)}" for m in metrics for f in facets])
+    for r, metric in enumerate(metrics, start=1):
+        for c, fv in enumerate(facets, start=1):
+            sub = history[history[facet] == fv]
+            for g in groups:
+                gsub = sub[sub[group] == g]
+                if gsub.empty:
+                    continue
+                agg = gsub.groupby("epoch")[metric].agg(["mean", "std"]).reset_index().sort_values("epoch")
+                color = method_color(str(g))
+                show = r == 1 and c == 1
+                std = agg["std"].fillna(0.0)
+                if agg["std"].notna().any():
+                    x = np.concatenate([agg["epoch"], agg["epoch"][::-1]])
+                    y = np.concatenate([agg["mean"] + std, (agg["mean"] - std)[::-1]])
+                    fig.add_scatter(x=x, y=y, fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
+                                    hoverinfo="skip", showlegend=False, legendgroup=str(g), row=r, col=c)
+                fig.add_scatter(x=agg["epoch"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
+                                showlegend=show, line=dict(color=color), marker=dict(size=4), row=r, col=c)
+            fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric) if c == 1 else None, row=r, col=c)
+        fig.update_xaxes(title_text="epoch", row=len(metrics), col=c)
+    return _finish(fig, title, 300 * len(metrics) + 120)
+
+
+def bars_figure(
+    frame: pd.DataFrame,
+    *,
+    values: Sequence[str],
+    group: str = "label",
+    facet: str | None = None,
+    order: Sequence[str] | None = None,
+    title: str = "Per method (mean ± std over seeds)",
+    log_y: Sequence[str] = (),
+) -> go.Figure:
+    """A bar per ``group`` (mean over seeds, error bar ± std), one panel per column of ``values``
+    (and per ``facet`` value when given, as rows). Used for the train–test gap, spike rates and
+    synaptic operations."""
+    require_columns("frame", frame, [group, *values] + ([facet] if facet else []))
+    facets = list(dict.fromkeys(frame[facet].tolist())) if facet else [None]
+    groups = _order(frame[group], order)
+    titles = [f"{fv}: {METRIC_LABELS.get(v, v)}" if fv is not None else METRIC_LABELS.get(v, v) for fv in facets for v in values]
+    fig = make_subplots(rows=len(facets), cols=len(values), subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.14)
+    for r, fv in enumerate(facets, start=1):
+        sub = frame if fv is None else frame[frame[facet] == fv]
+        for c, v in enumerate(values, start=1):
+            agg = mean_std(sub, [group], v).set_index(group)
+            present = [g for g in groups if g in agg.index]
+            fig.add_bar(x=[str(g) for g in present], y=agg.loc[present, "mean"],
+                        error_y=dict(type="data", array=agg.loc[present, "std"].fillna(0.0), visible=True),
+                        marker_color=[method_color(str(g)) for g in present], showlegend=False,
+                        hovertext=[f"n={int(n)}" for n in agg.loc[present, "count"]], row=r, col=c)
+            if v in log_y:
+                fig.update_yaxes(type="log", row=r, col=c)
+    return _finish(fig, title, 340 * len(facets) + 100)
+
+
+def metric_vs_p_figure(
+    frame: pd.DataFrame,
+    *,
+    metric: str = "test_acc",
+    group: str = "label",
+    facet: str = "dataset",
+    baseline: str | None = "none",
+    order: Sequence[str] | None = None,
+    title: str = "Final test accuracy vs drop rate p (mean ± std over seeds)",
+) -> go.Figure:
+    """``metric`` against ``p``, a line per ``group`` with ± std error bars, a panel per ``facet`` value.
+    Groups trained only at p = 0 (the base SNN, the ANN) are drawn as horizontal reference lines."""
+    require_columns("frame", frame, ["p", group, facet, metric])
+    facets = list(dict.fromkeys(frame[facet].tolist()))
+    groups = _order(frame[group], order)
+    fig = make_subplots(rows=1, cols=len(facets), subplot_titles=[str(f) for f in facets], horizontal_spacing=0.06)
+    for c, fv in enumerate(facets, start=1):
+        sub = frame[frame[facet] == fv]
+        for g in groups:
+            agg = mean_std(sub[sub[group] == g], ["p"], metric).sort_values("p") if (sub[group] == g).any() else None
+            if agg is None or agg.empty:
+                continue
+            color = method_color(str(g))
+            if len(agg) == 1 and float(agg["p"].iloc[0]) == 0.0:
+                m, s = float(agg["mean"].iloc[0]), agg["std"].iloc[0]
+                fig.add_hline(y=m, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c)
+                fig.add_scatter(x=[None], y=[None], mode="lines", name=f"{g} (p = 0)", legendgroup=str(g),
+                                showlegend=c == 1, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c)
+                if not np.isnan(s):
+                    fig.add_hrect(y0=m - s, y1=m + s, fillcolor=_rgba(color, 0.08), line_width=0, row=1, col=c)
+                continue
+            fig.add_scatter(x=agg["p"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
+                            showlegend=c == 1, line=dict(color=color),
+                            error_y=dict(type="data", array=agg["std"].fillna(0.0), visible=True), row=1, col=c)
+        fig.update_xaxes(title_text="drop rate p", row=1, col=c)
+    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
+    return _finish(fig, title, 460)
+
+
+def results_table_figure(table: pd.DataFrame, *, group: str = "method", scale: float = 100.0, unit: str = "%",
+                         title: str = "Test accuracy vs the base SNN") -> go.Figure:
+    """The ``compare_to_baseline`` table as a plotly table: mean ± std, difference with 95% CI,
+    Welch p, Holm p, Hedges' g and the verdict."""
+    require_columns("table", table, [group, "n", "mean", "std", "diff", "diff_ci_low", "diff_ci_high", "p_value",
+                                     "p_holm", "hedges_g", "verdict"])
+
+    def num(x: float, fmt: str) -> str:
+        return "—" if pd.isna(x) else format(x, fmt)
+
+    cells = [
+        table[group].astype(str).tolist(),
+        table["n"].astype(int).astype(str).tolist(),
+        [f"{num(m * scale, '.2f')} ± {num(s * scale, '.2f')}{unit}" for m, s in zip(table["mean"], table["std"])],
+        [f"{num(d * scale, '+.2f')} [{num(lo * scale, '+.2f')}, {num(hi * scale, '+.2f')}]"
+         for d, lo, hi in zip(table["diff"], table["diff_ci_low"], table["diff_ci_high"])],
+        [num(p, ".3g") for p in table["p_value"]],
+        [num(p, ".3g") for p in table["p_holm"]],
+        [num(g, "+.2f") for g in table["hedges_g"]],
+        table["verdict"].astype(str).tolist(),
+    ]
+    header = [group, "seeds", "mean ± std", "difference [95% CI]", "Welch p", "Holm p", "Hedges g", "verdict"]
+    fill = [[_rgba(method_color(str(g)), 0.15) for g in table[group]]] + [["white"] * len(table)] * (len(header) - 1)
+    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"),
+                             cells=dict(values=cells, align="left", fill_color=fill)))
+    return _finish(fig, title, 60 + 30 * (len(table) + 2))
+
+
+def top_ids_figure(ids: pd.DataFrame, *, title: str = "Top neuron IDs by outgoing weight norm") -> go.Figure:
+    """Table 2 of the paper: a row per condition, the IDs of its top-k neurons left to right."""
+    if not isinstance(ids, pd.DataFrame) or ids.empty:
+        raise ValueError("ids must be a non-empty DataFrame (snnlab.analysis.importance.top_ids_table)")
+    header = ["condition"] + [str(c) for c in ids.columns]
+    cells = [list(map(str, ids.index))] + [ids[c].astype(str).tolist() for c in ids.columns]
+    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee"), cells=dict(values=cells)))
+    return _finish(fig, title, 60 + 30 * (len(ids) + 2))
+
+
+def membership_heatmap(membership: pd.DataFrame, *, title: str = "Who is in whose top-k (number = rank)") -> go.Figure:
+    """Heatmap of ``top_k_membership``: rows = conditions, columns = neuron IDs, colour = rank in that
+    condition's top-k (darker = more important), blank = not in it."""
+    if not isinstance(membership, pd.DataFrame) or membership.empty:
+        raise ValueError("membership must be a non-empty DataFrame (snnlab.analysis.importance.top_k_membership)")
+    k = int(membership.to_numpy().max())
+    z = membership.to_numpy().astype(float)
+    shown = np.where(z > 0, k + 1 - z, np.nan)  # rank 1 -> k (darkest)
+    text = np.where(z > 0, z.astype(int).astype(str), "")
+    fig = go.Figure(go.Heatmap(z=shown, x=[str(c) for c in membership.columns], y=list(map(str, membership.index)),
+                               text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=k, showscale=False,
+                               xgap=1, ygap=1))
+    fig.update_xaxes(title_text="neuron ID", type="category")
+    fig.update_yaxes(autorange="reversed")
+    return _finish(fig, title, 120 + 32 * len(membership))
+
+
+def stability_figure(
+    agreement: pd.DataFrame,
+    *,
+    by: str = "comparison",
+    title: str = "Rank stability (mean ± std over pairs)",
+) -> go.Figure:
+    """Two panels (Kendall's tau, top-k overlap): a bar per comparison kind (``by``), ± std over the
+    pairs of that kind, with the chance level of the overlap as a dotted line."""
+    require_columns("agreement", agreement, [by, "kendall_tau", "top_k_overlap", "chance"])
+    kinds = list(dict.fromkeys(agreement[by].tolist()))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Kendall's τ over all neurons", "top-k overlap"),
+                        horizontal_spacing=0.1)
+    for c, col in enumerate(["kendall_tau", "top_k_overlap"], start=1):
+        agg = mean_std(agreement, [by], col).set_index(by).loc[kinds]
+        fig.add_bar(x=kinds, y=agg["mean"], error_y=dict(type="data", array=agg["std"].fillna(0.0), visible=True),
+                    marker_color="#1f77b4" if c == 1 else "#ff7f0e", showlegend=False,
+                    hovertext=[f"n={int(n)} pairs" for n in agg["count"]], row=1, col=c)
+    fig.add_hline(y=float(agreement["chance"].iloc[0]), line=dict(color="#999999", dash="dot"),
+                  annotation_text="chance", row=1, col=2)
+    fig.add_hline(y=0.0, line=dict(color="#999999", dash="dot"), row=1, col=1)
+    fig.update_yaxes(range=[-0.2, 1.05], row=1, col=1)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=2)
+    return _finish(fig, title, 440)
+
+
+def importance_scatter_figure(
+    weight_scores: ArrayLike,
+    ablation_scores: ArrayLike,
+    *,
+    k: int = 10,
+    title: str = "Ablation importance vs outgoing weight norm",
+) -> go.Figure:
+    """A point per neuron: outgoing weight norm (x) against the accuracy drop when it is silenced
+    (y); the top-k by weight are highlighted."""
+    w = as_array("weight_scores", weight_scores, 1)
+    a = as_array("ablation_scores", ablation_scores, 1)
+    if w.shape != a.shape:
+        raise ValueError(f"weight_scores {w.shape} and ablation_scores {a.shape} must score the same neurons")
+    top = np.zeros(w.shape, dtype=bool)
+    top[np.lexsort((np.arange(w.size), -w))[:k]] = True
+    fig = go.Figure()
+    ids = np.arange(w.size)
+    fig.add_scatter(x=w[~top], y=a[~top], mode="markers", name="other neurons", marker=dict(color="#aaaaaa", size=6),
+                    text=[f"neuron {i}" for i in ids[~top]])
+    fig.add_scatter(x=w[top], y=a[top], mode="markers", name=f"top-{k} by weight", marker=dict(color="#d62728", size=8),
+                    text=[f"neuron {i}" for i in ids[top]])
+    fig.update_xaxes(title_text="L2 norm of outgoing weights")
+    fig.update_yaxes(title_text="importance when silenced")
+    return _finish(fig, title, 440)
+
+
+def probability_map_figure(
+    maps: Mapping[str, tuple[ArrayLike, ArrayLike, str]],
+    *,
+    p: float,
+    title: str | None = None,
+) -> go.Figure:
+    """One panel per method: each neuron's drop probability (y) against the quantity the method
+    conditions on (x), e.g. mean membrane potential, incoming weight norm or firing rate.
+
+    ``maps``: method -> (x values [N], drop probabilities [N], x-axis label). The nominal rate ``p``
+    is drawn as a dotted line (every shaped method renormalises its mean to ``p``).
+    """
+    if not isinstance(maps, Mapping) or not maps:
+        raise ValueError("maps must be a non-empty mapping method -> (x, probabilities, x label)")
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.06, shared_yaxes=True)
+    for c, (method, entry) in enumerate(maps.items(), start=1):
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            raise ValueError(f"maps[{method!r}] must be (x values, drop probabilities, x label)")
+        x = as_array(f"maps[{method!r}] x", entry[0], 1)
+        y = as_array(f"maps[{method!r}] probabilities", entry[1], 1)
+        if x.shape != y.shape:
+            raise ValueError(f"maps[{method!r}]: x {x.shape} and probabilities {y.shape} must have one value per neuron")
+        fig.add_scatter(x=x, y=y, mode="markers", name=method, marker=dict(color=method_color(method), size=5),
+                        showlegend=False, row=1, col=c)
+        fig.add_hline(y=p, line=dict(color="#999999", dash="dot"), row=1, col=c)
+        fig.update_xaxes(title_text=entry[2], row=1, col=c)
+    fig.update_yaxes(title_text="drop probability", rangemode="tozero", row=1, col=1)
+    return _finish(fig, title or f"Who gets dropped (nominal p = {p:g}, dotted)", 420)
