@@ -357,3 +357,51 @@ def test_make_neuron() -> None:
         make_neuron("izhikevich")
     with pytest.raises(ValueError, match="unknown option.*penalty_threshold"):
         make_neuron("lif", penalty_threshold=1.0)
+
+
+# --------------------------------------------------------------------------- fused LIF backend
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "arctan"])
+def test_fused_lif_equals_loop(reset: str, detach_reset: bool, surrogate: str) -> None:
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(14, 3, 6, generator=g, dtype=torch.float64) * 1.4 - 0.1).requires_grad_()
+    w_s = torch.randn(14, 3, 6, generator=g, dtype=torch.float64)
+    w_m = torch.randn(14, 3, 6, generator=g, dtype=torch.float64)
+    results = []
+    for backend in ("loop", "fused"):
+        lif = LIF(
+            0.85, threshold=0.9, reset=reset, surrogate=surrogate, detach_reset=detach_reset,
+            learn_beta=True, learn_threshold=True, backend=backend,
+        ).double()
+        s, m = lif.forward_trace(x)
+        assert torch.equal(lif(x), s)
+        grads = _grads((s * w_s).sum() + (m * w_m).sum(), [x, lif.beta, lif.threshold])
+        results.append((s, m, grads))
+    (s0, m0, g0), (s1, m1, g1) = results
+    assert torch.equal(s0, s1) and torch.allclose(m0, m1)
+    assert s0.sum() > 0 and (1 - s0).sum() > 0
+    for a, b in zip(g0, g1):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10), (a, b)
+
+
+def test_fused_lif_takes_expanded_input_and_spike_only_loss() -> None:
+    base = torch.rand(4, 5, generator=torch.Generator().manual_seed(6), dtype=torch.float64).requires_grad_()
+    grads = []
+    for backend in ("loop", "fused"):
+        out = LIF(0.9, backend=backend)(base.unsqueeze(0).expand(10, 4, 5))
+        grads.append(torch.autograd.grad(out.sum(), base)[0])
+    assert torch.allclose(grads[0], grads[1])
+    with pytest.raises(ValueError, match="backend"):
+        LIF(backend="cuda")
+
+
+@pytest.mark.parametrize("surrogate", [Surrogate("fast_sigmoid", 7.0), Surrogate("arctan", 1.5)])
+def test_surrogate_derivative_matches_its_backward(surrogate: Surrogate) -> None:
+    x = torch.linspace(-2, 2, 33, dtype=torch.float64).requires_grad_()
+    (g,) = torch.autograd.grad(surrogate(x).sum(), x)
+    xd = x.detach().clone()
+    assert torch.allclose(surrogate.derivative(xd), g) and torch.equal(xd, x.detach())
+    assert torch.allclose(surrogate.derivative(xd, inplace=True), g) and torch.allclose(xd, g)
