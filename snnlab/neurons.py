@@ -162,7 +162,7 @@ class _FusedLIF(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
-        b, thr = float(beta), float(threshold)  # one host read per call, not per step
+        b, thr = float(beta.detach()), float(threshold.detach())  # one host read per call, not per step
         h_all = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # x may be an expand view
         v = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
         s_all = torch.empty_like(h_all)
@@ -178,7 +178,7 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_s: Tensor, g_h: Tensor):  # type: ignore[override]
         h_all, beta, threshold = ctx.saved_tensors
-        b, thr = float(beta), float(threshold)
+        b, thr = float(beta.detach()), float(threshold.detach())
         subtract = ctx.reset == "subtract"
         need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         # Large fresh buffers cost as much as the arithmetic on CPU: work in place where possible.
