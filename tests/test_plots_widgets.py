@@ -195,3 +195,10 @@ def test_mask_stats_explorer_updates_bars_and_colour() -> None:
     assert np.asarray(ex.figure.data[1].x).min() < 0  # alpha hands on negative values
     with pytest.raises(ValueError, match="spikes"):
         MaskStatsExplorer(torch.zeros(4, 4))
+
+
+def test_every_spike_method_runs_in_the_explorer_simulation() -> None:
+    for method in spike_methods():
+        r = simulate_population(method=method, p=0.3, T=30, n_neurons=10)
+        assert r.outputs.shape == r.spikes.shape == (30, 10)
+        assert (r.stats is None) == (method == "none")
