@@ -9,6 +9,7 @@ written to the output folder next to its HTML export, and ``index.html`` links t
 from __future__ import annotations
 
 import html
+import os
 import re
 import sys
 import time
@@ -18,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d+)_.*\.ipynb$")
+PLOTLY_RENDERER = "plotly_mimetype+notebook"
 
 
 def _kernel_manager_class() -> type:
     """An AsyncKernelManager whose kernel is ``sys.executable -m ipykernel_launcher`` (no kernelspec lookup)."""
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpec
+
+    # Plotly figures go into the outputs both as the plotly mimetype (for JupyterLab) and as HTML
+    # with plotly.js embedded, so the exported HTML pages show them offline. A renderer the
+    # user chose through $PLOTLY_RENDERER wins.
+    env = {"PLOTLY_RENDERER": os.environ.get("PLOTLY_RENDERER", PLOTLY_RENDERER)}
 
     class InterpreterKernelManager(AsyncKernelManager):
         """Starts the ipykernel of the interpreter running snnlab."""
@@ -35,6 +42,7 @@ def _kernel_manager_class() -> type:
                 display_name=f"Python ({sys.executable})",
                 language="python",
                 name="python3",
+                env=env,
             )
 
     return InterpreterKernelManager

@@ -65,7 +65,8 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
         f"    {name} {'TEXT' if name in ('dataset', 'model', 'neuron', 'encoding', 'method', 'rescale', 'device') else 'REAL' if name in ('p', 'lr') else 'INTEGER'}"
         for name in SPEC_COLUMNS
     )
-    conn.executescript(
+    # one execute per statement: executescript() would COMMIT the migration's transaction early
+    conn.execute(
         f"""
         CREATE TABLE IF NOT EXISTS trials (
             key TEXT PRIMARY KEY,
@@ -77,15 +78,17 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
             seconds REAL,
             train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL,
             final_json TEXT NOT NULL DEFAULT '{{}}'
-        );
+        )"""
+    )
+    conn.execute(
+        """
         CREATE TABLE IF NOT EXISTS epochs (
             key TEXT NOT NULL REFERENCES trials(key) ON DELETE CASCADE,
             epoch INTEGER NOT NULL,
             train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, seconds REAL,
-            extra_json TEXT NOT NULL DEFAULT '{{}}',
+            extra_json TEXT NOT NULL DEFAULT '{}',
             PRIMARY KEY (key, epoch)
-        );
-        """
+        )"""
     )
 
 
@@ -292,7 +295,7 @@ class ResultsStore:
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT key, spec_json, seconds, started_at, finished_at, device_used, final_json, env_json "
-                "FROM trials WHERE status = 'done' ORDER BY finished_at, key"
+                "FROM trials WHERE status = 'done' ORDER BY rowid"
             ).fetchall()
         records = []
         for key, spec_json, seconds, started, finished, device_used, final_json, env_json in rows:

@@ -1,0 +1,192 @@
+"""The ``snnlab`` CLI: sweep configs validated before training, run (papermill) over notebooks, results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from snnlab.cli import main
+from snnlab.study import ResultsStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_BASE = """
+base:
+  dataset: digits
+  train_subset: 150
+  test_subset: 60
+  sizes: [16]
+  T: 3
+  epochs: 1
+  batch_size: 50
+  device: cpu
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config", "names"),
+    [
+        ("base: {dataset: digits}\ngird: {seed: [0]}\n", "gird"),
+        ("base: {dataset: digits, colour: red}\n", "base.colour"),
+        ("base: {method: standard}\ngrid: {p: [0.2, 1.0]}\n", "p=1.0"),
+        ("base: {method: standard, p: 0.2}\ngrid: {seed: []}\n", "grid.seed is empty"),
+        ("base: {method: standard, p: 0.2}\ngrid: {seed: 3}\n", "grid.seed must be a list"),
+        ("base: {epochs: ten}\n", "epochs"),
+        ("base: {dataset: digits}\ngrid: {wobble: [1]}\n", "grid.wobble"),
+        ("base: {dataset: digits}\ngrid: []\n", "grid is an empty list"),
+    ],
+)
+def test_bad_sweep_configs_fail_before_training_naming_the_key(tmp_path, capsys, config: str, names: str) -> None:
+    cfg = write(tmp_path / "sweep.yaml", config)
+    store = tmp_path / "r.sqlite"
+    code = main(["sweep", "--config", str(cfg), "--store", str(store)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert names in err and "sweep.yaml" in err
+    assert not store.exists()  # nothing was opened, let alone trained
+
+
+def test_sweep_runs_resumes_and_results_lists_the_trials(tmp_path, capsys) -> None:
+    cfg = write(tmp_path / "sweep.yaml", TINY_BASE + """
+grid:
+  - {method: [none], p: [0.0]}
+  - {method: [standard], p: [0.3], seed: [0, 1]}
+""")
+    store = tmp_path / "r.sqlite"
+    assert main(["sweep", "--config", str(cfg), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "3 trial(s): 3 trained, 0 reused" in out
+    assert "test_acc_mean" in out and "standard" in out
+    frame = ResultsStore(store).frame()
+    assert sorted(frame["method"]) == ["none", "standard", "standard"]
+
+    assert main(["sweep", "--config", str(cfg), "--store", str(store)]) == 0
+    assert "0 trained, 3 reused" in capsys.readouterr().out
+
+    assert main(["results", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "3 trial(s)" in out and "standard" in out and frame["key"][0][:12] in out
+
+
+def test_python_dash_m_snnlab_is_the_cli(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "snnlab", "results", "--store", str(tmp_path / "none.sqlite")],
+                          capture_output=True, text=True, check=True)
+    assert "no results store" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "snnlab", "run", "--profile", "huge"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "huge" in bad.stderr
+
+
+PARAMETERS = """profile = "quick"
+dataset = None
+device = "auto"
+seed = 0
+seeds = None
+epochs = None
+data_root = None
+store_path = "../runs/results.sqlite"
+"""
+
+
+def make_notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+RECORD = """import json, os, sys
+seen = dict(profile=profile, dataset=dataset, device=device, seed=seed, seeds=seeds, epochs=epochs,
+            data_root=data_root, store_path=store_path, python=sys.executable,
+            plotly=os.environ.get("PLOTLY_RENDERER"))
+json.dump(seen, open("seen_{name}.json", "w"))
+print("ran {name} with", profile)
+"""
+
+
+def test_run_executes_notebooks_with_injected_parameters(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_first.ipynb", RECORD.format(name="01"))
+    make_notebook(nbdir / "02_second.ipynb", RECORD.format(name="02"))
+    (nbdir / "notes.ipynb").write_text("{}")  # not NN_*: ignored
+    out = tmp_path / "runs" / "smoke-test"
+    store = tmp_path / "r.sqlite"
+    code = main(["run", "--profile", "smoke", "--notebooks-dir", str(nbdir), "--out", str(out), "--store", str(store),
+                 "--device", "cpu", "--seeds", "2"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for name in ("01", "02"):
+        seen = json.loads((nbdir / f"seen_{name}.json").read_text())  # written in cwd = the notebooks folder
+        assert seen["profile"] == "smoke" and seen["device"] == "cpu" and seen["seeds"] == 2
+        assert seen["store_path"] == str(store.resolve()) and seen["epochs"] is None
+        assert Path(seen["python"]).resolve() == Path(sys.executable).resolve()  # this interpreter's kernel
+        assert seen["plotly"] == "plotly_mimetype+notebook"  # figures survive the HTML export
+    for stem in ("01_first", "02_second"):
+        executed = nbformat.read(out / f"{stem}.ipynb", as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+        assert f"ran {stem[:2]} with smoke" in (out / f"{stem}.html").read_text()
+    index = (out / "index.html").read_text()
+    assert 'href="01_first.html"' in index and 'href="02_second.html"' in index
+    assert f"index: {out / 'index.html'}" in printed
+    assert "done  01_first.ipynb" in printed and "done  02_second.ipynb" in printed
+    assert not (out / "notes.ipynb").exists()
+
+
+def test_a_failing_notebook_is_reported_with_its_error(tmp_path, capsys) -> None:
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_ok.ipynb", "x = 1")
+    make_notebook(nbdir / "02_broken.ipynb", "raise ValueError('the widget broke: 42')")
+    make_notebook(nbdir / "03_after.ipynb", "y = 2")
+    out = tmp_path / "out"
+    args = ["run", "--profile", "smoke", "--notebooks-dir", str(nbdir), "--out", str(out),
+            "--store", str(tmp_path / "r.sqlite"), "--device", "cpu"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "failed  02_broken.ipynb" in captured.out and "ValueError: the widget broke: 42" in captured.out
+    assert "02_broken.ipynb" in captured.err
+    assert "1 notebook(s) not run" in captured.out and not (out / "03_after.ipynb").exists()
+    index = (out / "index.html").read_text()
+    assert "failed" in index and "the widget broke: 42" in index
+
+    assert main([*args, "--keep-going", "--only", "02,3"]) == 1
+    captured = capsys.readouterr()
+    assert "failed  02_broken.ipynb" in captured.out and "done  03_after.ipynb" in captured.out
+    assert "01_ok" not in captured.out
+
+
+def test_run_rejects_unknown_notebook_numbers(tmp_path, capsys) -> None:
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_a.ipynb", "pass")
+    assert main(["run", "--notebooks-dir", str(nbdir), "--only", "07", "--out", str(tmp_path / "o"),
+                 "--device", "cpu", "--store", str(tmp_path / "r.sqlite")]) == 2
+    assert "07" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smoke_profile_over_the_real_notebooks(tmp_path, capsys) -> None:
+    notebooks = sorted((REPO / "notebooks").glob("[0-9]*_*.ipynb"))
+    if not notebooks:
+        pytest.skip("notebooks/ holds no NN_*.ipynb yet")
+    out = tmp_path / "run"
+    code = main(["run", "--profile", "smoke", "--notebooks-dir", str(REPO / "notebooks"), "--out", str(out),
+                 "--store", str(tmp_path / "r.sqlite"), "--device", "cpu", "--keep-going"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for nb in notebooks:
+        assert (out / nb.name).is_file() and (out / nb.with_suffix(".html").name).is_file()
+    assert (out / "index.html").is_file()

@@ -1,0 +1,200 @@
+"""run_trial / run_trials: resumable sweeps, no retraining, crash safety, real tiny trials, Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from snnlab.study import ResultsStore, TrialFailed, TrialSpec, grid, run_trial, run_trials
+from snnlab.study.store import TrialResult
+
+TESTS = Path(__file__).resolve().parent
+
+
+def fake_result(spec: TrialSpec) -> TrialResult:
+    """A deterministic stand-in for a trained trial (no torch work)."""
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "test_loss": 1.0 / e,
+             "test_acc": 0.5 + 0.001 * spec.seed, "seconds": 0.0} for e in range(1, spec.epochs + 1)]
+    return TrialResult(spec=spec, history=pd.DataFrame(rows), final=dict(rows[-1]), seconds=0.0, device="cpu")
+
+
+class CountingTrial:
+    """A trial_fn that records which specs it ran."""
+
+    def __init__(self, fail_seed: int | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_seed = fail_seed
+
+    def __call__(self, spec: TrialSpec, *, data_root: str | None = None, progress: bool = False) -> TrialResult:
+        self.calls.append(spec.key)
+        if spec.seed == self.fail_seed:
+            raise RuntimeError(f"boom on seed {spec.seed}")
+        return fake_result(spec)
+
+
+def sweep_specs(n: int, epochs: int = 3) -> list[TrialSpec]:
+    return grid(TrialSpec(method="standard", p=0.2, epochs=epochs), seed=list(range(n)))
+
+
+def test_finished_trials_are_never_run_again(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    specs = sweep_specs(5)
+    first = CountingTrial()
+    report = run_trials(specs[:3], store, trial_fn=first, progress=False)
+    assert (report.trained, report.reused, len(first.calls)) == (3, 0, 3)
+    second = CountingTrial()
+    report = run_trials(specs + specs[:1], store, trial_fn=second, progress=False)  # a duplicate spec too
+    assert (report.trained, report.reused) == (2, 3)
+    assert second.calls == [specs[3].key, specs[4].key]
+    assert report.frame()["key"].tolist() == [s.key for s in specs]
+    third = CountingTrial()
+    assert run_trials(specs, store, trial_fn=third, progress=False).trained == 0 and third.calls == []
+
+
+def test_two_sweeps_on_one_store_keep_every_row(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    a = sweep_specs(4)
+    b = grid(TrialSpec(method="temporal", p=0.5, epochs=2), seed=[0, 1, 2])
+    run_trials(a, store, trial_fn=CountingTrial(), progress=False)
+    run_trials(b + a[:2], store, trial_fn=CountingTrial(), progress=False)
+    frame = store.frame()
+    assert sorted(frame["key"]) == sorted(s.key for s in a + b)
+    hist = store.history()
+    assert len(hist) == 4 * 3 + 3 * 2
+    assert not hist.duplicated(["key", "epoch"]).any()
+
+
+def test_a_failing_trial_stops_or_is_reported_with_keep_going(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    specs = sweep_specs(4)
+    with pytest.raises(TrialFailed, match="boom on seed 2"):
+        run_trials(specs, store, trial_fn=CountingTrial(fail_seed=2), progress=False)
+    assert {s.seed for s in specs if store.has(s)} == {0, 1}  # finished before the failure: kept
+    report = run_trials(specs, store, trial_fn=CountingTrial(fail_seed=2), progress=False, keep_going=True)
+    assert report.trained == 1 and report.reused == 2 and not report.ok
+    assert [s.seed for s, _ in report.failed] == [2] and "boom" in report.failed[0][1]
+    assert not store.has(specs[2]) and store.has(specs[3])
+
+
+def test_wrong_arguments_are_rejected(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(ValueError, match="executor"):
+        run_trials(sweep_specs(1), store, executor="dask")
+    with pytest.raises(TypeError, match=r"specs\[1\]"):
+        run_trials([TrialSpec(), "nope"], store, trial_fn=CountingTrial())
+    with pytest.raises(TrialFailed, match="expected a TrialResult"):
+        run_trials(sweep_specs(1), store, trial_fn=lambda spec, **_: None, progress=False)
+
+
+SLOW_SWEEP = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_study_runner import fake_result, sweep_specs
+    from snnlab.study import ResultsStore, run_trials
+
+    gate = Path({gate!r})
+
+    def slow_trial(spec, *, data_root=None, progress=False):
+        # trials from seed 6 on wait for a gate file that never appears: the parent kills us there
+        while spec.seed >= 6 and not gate.exists():
+            time.sleep(0.05)
+        time.sleep(0.02)
+        return fake_result(spec)
+
+    run_trials(sweep_specs(12), ResultsStore({store!r}), trial_fn=slow_trial, progress=False)
+    """
+)
+
+
+def test_a_sweep_killed_midway_resumes_without_loss_or_duplicates(tmp_path) -> None:
+    store_path = tmp_path / "r.sqlite"
+    script = tmp_path / "sweep.py"
+    script.write_text(SLOW_SWEEP.format(tests=str(TESTS), gate=str(tmp_path / "never"), store=str(store_path)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        done = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store_path.exists():
+                with sqlite3.connect(store_path, timeout=30) as conn:
+                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                    if "trials" in tables:
+                        done = conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            if done >= 6:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert done == 6
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    store = ResultsStore(store_path)
+    assert store.integrity_check() == "ok"
+    assert len(store) == 6
+    resume = CountingTrial()
+    report = run_trials(sweep_specs(12), store, trial_fn=resume, progress=False)
+    assert (report.trained, report.reused, len(resume.calls)) == (6, 6, 6)
+    specs = sweep_specs(12)
+    assert sorted(resume.calls) == sorted(s.key for s in specs[6:])
+    frame = store.frame()
+    assert sorted(frame["key"]) == sorted(s.key for s in specs)
+    hist = store.history()
+    assert len(hist) == 12 * 3 and not hist.duplicated(["key", "epoch"]).any()
+    assert (hist.groupby("key")["epoch"].apply(sorted).map(tuple) == (1, 2, 3)).all()
+
+
+TINY = dict(dataset="digits", train_subset=200, test_subset=100, sizes=(32,), T=4, epochs=2, batch_size=50,
+            lr=5e-3, device="cpu")
+
+
+def test_run_trial_trains_a_real_tiny_network_deterministically() -> None:
+    spec = TrialSpec(method="temporal", p=0.3, seed=1, **TINY)
+    first = run_trial(spec)
+    again = run_trial(spec)
+    assert first.spec == spec and first.device == "cpu" and first.seconds > 0
+    assert first.history["epoch"].tolist() == [1, 2]
+    assert {"train_loss", "train_acc", "test_loss", "test_acc"} <= set(first.final)
+    assert first.final["train_loss"] == again.final["train_loss"]
+    assert first.final["test_acc"] == again.final["test_acc"]
+    assert first.env["torch"] and first.env["snnlab"]
+    other_seed = run_trial(spec.replace(seed=2))
+    assert other_seed.final["train_loss"] != first.final["train_loss"]
+
+
+def test_run_trial_builds_the_other_model_kinds() -> None:
+    ann = run_trial(TrialSpec(model="mlp", method="standard", p=0.2, **{**TINY, "epochs": 1}))
+    assert 0.0 <= ann.final["test_acc"] <= 1.0
+    cnn = run_trial(TrialSpec(model="spiking_cnn", **{**TINY, "epochs": 1, "sizes": (4, 8, 16), "T": 2}))
+    assert 0.0 <= cnn.final["test_acc"] <= 1.0
+    with pytest.raises(ValueError, match="sizes"):
+        run_trial(TrialSpec(model="spiking_cnn", **{**TINY, "sizes": (16,)}))
+
+
+@pytest.mark.ray
+def test_ray_executor_matches_the_local_one(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "180")  # a busy 2-core CI machine starts Ray slowly
+    specs = grid(TrialSpec(method="standard", p=0.2, **TINY), seed=[0, 1, 2, 3])
+    local = ResultsStore(tmp_path / "local.sqlite")
+    run_trials(specs, local, progress=False)
+    remote = ResultsStore(tmp_path / "ray.sqlite")
+    report = run_trials(specs, remote, executor="ray", num_cpus=2, progress=False)
+    assert report.trained == 4 and report.ok
+    cols = ["key", "train_loss", "train_acc", "test_loss", "test_acc"]
+    a = local.frame()[cols].sort_values("key").reset_index(drop=True)
+    b = remote.frame()[cols].sort_values("key").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(remote.history()) == 4 * TINY["epochs"]

@@ -1,0 +1,132 @@
+"""ResultsStore: round trips, tidy frames and filters, atomic writes, WAL, schema migrations."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from snnlab.study import ResultsStore, TrialResult, TrialSpec
+from snnlab.study.store import SCHEMA_VERSION, migrate, schema_version
+
+
+def fake_result(spec: TrialSpec, *, seconds: float = 1.5) -> TrialResult:
+    """A deterministic result shaped like run_trial's (one row per epoch, a rate column)."""
+    rows = [
+        {"epoch": e, "train_loss": 1.0 / e + spec.p, "train_acc": 0.5 + 0.01 * e, "test_loss": 1.2 / e,
+         "test_acc": 0.4 + 0.01 * e + 0.001 * spec.seed, "seconds": 0.1, "rate_hidden1": 0.2 + 0.01 * e}
+        for e in range(1, spec.epochs + 1)
+    ]
+    history = pd.DataFrame(rows)
+    final = {**rows[-1], "diverged": 0.0}
+    return TrialResult(spec=spec, history=history, final=final, seconds=seconds, device="cpu",
+                       started_at=100.0, finished_at=101.5, env={"snnlab": "0.1.0", "torch": "x"})
+
+
+def test_round_trip_of_specs_results_and_histories(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "sub" / "r.sqlite")
+    specs = [TrialSpec(method=m, p=p, seed=s, epochs=3, sizes=(32,), neuron_options={"beta": 0.9})
+             for m, p in (("standard", 0.2), ("temporal", 0.5)) for s in (0, 1)]
+    for spec in specs:
+        assert not store.has(spec)
+        store.put(fake_result(spec))
+    assert len(store) == 4 and all(store.has(s) for s in specs)
+
+    got = store.get(specs[1])
+    want = fake_result(specs[1])
+    assert got.spec == specs[1] and got.final == want.final and got.seconds == want.seconds
+    assert got.device == "cpu" and got.env["torch"] == "x"
+    pd.testing.assert_frame_equal(got.history[want.history.columns], want.history, check_dtype=False)
+
+    frame = store.frame()
+    assert len(frame) == 4 and frame["key"].is_unique
+    assert {"dataset", "method", "p", "seed", "sizes", "test_acc", "rate_hidden1", "device_used"} <= set(frame.columns)
+    assert frame.loc[frame["key"] == specs[3].key, "test_acc"].item() == pytest.approx(0.4 + 0.03 + 0.001)
+    assert store.frame(method="temporal")["seed"].tolist() == [0, 1]
+    assert len(store.frame(method=["standard", "temporal"], seed=1)) == 2
+    assert len(store.frame(sizes=[32])) == 4 and len(store.frame(sizes=(64,))) == 0
+    assert len(store.frame(neuron_options={"beta": 0.9})) == 4
+    assert len(store.frame(p=0.2)) == 2
+
+    hist = store.history(method="standard")
+    assert len(hist) == 2 * 3
+    assert list(hist.groupby("key")["epoch"].apply(list)) == [[1, 2, 3], [1, 2, 3]]
+    assert {"train_loss", "test_acc", "rate_hidden1", "method", "seed"} <= set(hist.columns)
+
+    with pytest.raises(ValueError, match="colour"):
+        store.frame(colour="red")
+    with pytest.raises(KeyError, match="not in"):
+        store.get(TrialSpec(seed=99))
+    assert store.frame(seed=42).empty and store.history(seed=42).empty
+
+
+def test_put_replaces_instead_of_duplicating(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    spec = TrialSpec(epochs=4)
+    store.put(fake_result(spec, seconds=1.0))
+    store.put(fake_result(spec, seconds=2.0))
+    assert len(store) == 1 and store.get(spec).seconds == 2.0
+    assert len(store.history()) == 4
+
+
+def test_a_trial_is_written_completely_or_not_at_all(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    spec = TrialSpec(epochs=3)
+    bad = fake_result(spec)
+    broken = TrialResult(spec=spec, history=pd.concat([bad.history, bad.history.iloc[:1]]),  # epoch 1 twice
+                         final=bad.final, seconds=1.0, device="cpu")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.put(broken)
+    assert not store.has(spec) and len(store) == 0 and store.history().empty
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 0
+
+
+def test_wal_mode_and_schema_version(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert schema_version(conn) == SCHEMA_VERSION
+    assert store.integrity_check() == "ok"
+
+
+def test_migrates_a_version_1_database(tmp_path) -> None:
+    path = tmp_path / "old.sqlite"
+    spec = TrialSpec(method="standard", p=0.3, epochs=2)
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=1) == 1
+    cols = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    assert "device_used" not in cols  # really the v1 layout
+    conn.execute(
+        "INSERT INTO trials (key, spec_json, dataset, method, p, seed, epochs, status, seconds, test_acc, final_json) "
+        "VALUES (?, ?, 'digits', 'standard', 0.3, 0, 2, 'done', 3.0, 0.9, ?)",
+        (spec.key, spec.to_json(), json.dumps({"test_acc": 0.9})),
+    )
+    conn.executemany("INSERT INTO epochs (key, epoch, train_loss, test_acc) VALUES (?, ?, ?, ?)",
+                     [(spec.key, 1, 1.0, 0.8), (spec.key, 2, 0.5, 0.9)])
+    conn.close()
+
+    store = ResultsStore(path)  # migrates to the current version on open
+    with sqlite3.connect(path) as conn:
+        assert schema_version(conn) == SCHEMA_VERSION
+        assert "device_used" in {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    assert store.has(spec)
+    frame = store.frame()
+    assert frame["test_acc"].tolist() == [0.9] and frame["device_used"].isna().all()
+    assert store.history()["epoch"].tolist() == [1, 2]
+    store.put(fake_result(spec.replace(seed=1)))  # and the migrated store takes new trials
+    assert len(store) == 2
+
+
+def test_migrates_a_version_0_database_and_refuses_a_newer_one(tmp_path) -> None:
+    path = tmp_path / "v0.sqlite"
+    sqlite3.connect(path).close()  # an empty SQLite file: version 0
+    store = ResultsStore(path)
+    assert len(store) == 0
+    with sqlite3.connect(path) as conn:
+        assert schema_version(conn) == SCHEMA_VERSION
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ValueError, match="newer"):
+        ResultsStore(path)
