@@ -1,0 +1,138 @@
+"""fit / evaluate: learning on real data, reproducibility, divergence handling, argument checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from snnlab.data import load_dataset
+from snnlab.models import MLP, DelayedSNN, PenaltySNN, SpikingMLP
+from snnlab.train import History, evaluate, fit
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", "train", device="cpu"), load_dataset("digits", "test", device="cpu")
+
+
+@pytest.mark.parametrize("encoding, epochs", [("direct", 8), ("rate", 8)])
+def test_spiking_mlp_learns_digits(digits, encoding, epochs):
+    """Acceptance: SpikingMLP([64, 128, 10]), T=16 reaches >= 93% test accuracy on digits."""
+    tr, te = digits
+    h = fit(SpikingMLP([64, 128, 10], T=16, encoding=encoding, seed=0), tr, te, epochs=epochs, lr=2e-3,
+            batch_size=64, seed=0, device="cpu", progress=False)
+    frame = h.to_frame()
+    assert list(frame.epoch) == list(range(1, epochs + 1))
+    assert frame.test_acc.iloc[-1] >= 0.93
+    assert frame.train_loss.iloc[-1] < frame.train_loss.iloc[0]
+    assert 0.0 < frame.rate_hidden1.iloc[-1] < 1.0
+    assert not h.diverged
+
+
+def test_ann_baseline_through_the_same_fit(digits):
+    tr, te = digits
+    h = fit(MLP([64, 128, 10], seed=0), tr, te, epochs=8, lr=2e-3, batch_size=64, seed=0, device="cpu", progress=False)
+    assert h.final["test_acc"] >= 0.9
+    assert not any(c.startswith("rate_") for c in h.to_frame().columns)
+
+
+@pytest.mark.parametrize(
+    "make, epochs",
+    [
+        (lambda: PenaltySNN([64, 128, 10], T=16, seed=0), 8),
+        (lambda: DelayedSNN([64, 128, 10], T=16, seed=0), 8),
+    ],
+    ids=["penalty_snn", "delayed_snn"],
+)
+def test_reference_networks_learn_digits(digits, make, epochs):
+    """Acceptance: the write-up's and the paper's networks train well above chance (>= 80%)."""
+    tr, te = digits
+    h = fit(make(), tr, te, epochs=epochs, lr=5e-3, batch_size=32, seed=0, device="cpu", progress=False)
+    assert h.final["test_acc"] >= 0.80
+
+
+def test_same_seed_same_history(digits):
+    tr, te = digits
+    tr = dataclasses.replace(tr, x=tr.x[:300], y=tr.y[:300])
+
+    def run(seed):
+        model = SpikingMLP([64, 32, 10], T=6, encoding="rate", seed=1)
+        return fit(model, tr, te, epochs=2, seed=seed, device="cpu", progress=False).to_frame().drop(columns="seconds")
+
+    a, b, c = run(0), run(0), run(1)
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_evaluate_restores_mode_and_reports_rates(digits):
+    _, te = digits
+    model = SpikingMLP([64, 32, 10], T=4, seed=0).train()
+    res = evaluate(model, te)
+    assert model.training
+    assert 0.0 <= res.accuracy <= 1.0 and res.loss > 0
+    assert set(res.spike_rates) == {"hidden1"}
+
+
+def test_divergence_keeps_finished_epochs(digits):
+    tr, te = digits
+
+    class Exploding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(64, 10)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            out = self.lin(x.reshape(len(x), -1))
+            return out * float("nan") if self.training and self.calls > 30 else out
+
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        h = fit(Exploding(), tr, te, epochs=3, batch_size=64, seed=0, device="cpu", progress=False)
+    assert h.diverged and len(h.records) == 1
+    assert h.final["diverged"] == 1.0
+
+
+def test_history_frame_empty():
+    assert History().to_frame().empty
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(epochs=0), ValueError, "epochs=0"),
+        (dict(epochs=1.5), TypeError, "epochs"),
+        (dict(epochs=1, lr=-1.0), ValueError, "lr="),
+        (dict(epochs=1, batch_size=0), ValueError, "batch_size=0"),
+        (dict(epochs=1, device="tpu"), ValueError, "tpu"),
+    ],
+)
+def test_fit_bad_arguments(digits, kwargs, exc, match):
+    tr, te = digits
+    with pytest.raises(exc, match=match):
+        fit(SpikingMLP([64, 16, 10], T=2), tr, te, progress=False, **kwargs)
+
+
+def test_fit_rejects_nan_inputs_and_wrong_types(digits):
+    tr, te = digits
+    x = tr.x.clone()
+    x[3, 0, 2, 2] = float("nan")
+    bad = dataclasses.replace(tr, x=x)
+    with pytest.raises(ValueError, match="NaN"):
+        fit(SpikingMLP([64, 16, 10], T=2), bad, te, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="SplitData"):
+        fit(SpikingMLP([64, 16, 10], T=2), (tr.x, tr.y), te, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="nn.Module"):
+        fit("model", tr, te, epochs=1, progress=False)
+
+
+@pytest.mark.realdata
+def test_spiking_mlp_on_real_mnist_subset(shared_data):
+    """The acceptance model (784-800-10, T=25, direct encoding) on a real MNIST subset, 1 epoch."""
+    tr = load_dataset("mnist", "train", root=shared_data, subset=6000, device="cpu", seed=0)
+    te = load_dataset("mnist", "test", root=shared_data, subset=2000, device="cpu", seed=0)
+    h = fit(SpikingMLP([784, 800, 10], T=25, seed=0), tr, te, epochs=1, lr=1e-3, batch_size=128, seed=0,
+            device="cpu", progress=False)
+    assert h.final["test_acc"] >= 0.90
