@@ -196,3 +196,34 @@ class ProbabilityMapExplorer:
             f.layout.xaxis.title = fresh.layout.xaxis.title
             f.layout.shapes = fresh.layout.shapes
         return d
+
+
+CONDITIONED_ON: dict[str, str] = {
+    "standard": "nothing (Bernoulli per element, new every step)",
+    "dropout2d": "nothing (per channel / feature, new every step)",
+    "feature_alpha": "nothing (per feature, alpha values, new every step)",
+    "alpha": "nothing (per element, alpha values, new every step)",
+    "temporal": "nothing, but held over the whole window",
+    "membrane": "mean membrane potential / threshold",
+    "synaptic": "L2 norm of the neuron's incoming weights",
+    "activity": "the neuron's firing rate in this forward",
+    "dropconnect": "nothing (per synapse of the next layer, held over the window)",
+}
+
+
+def describe_conditions(conditions: Sequence[tuple[str, Sequence[tuple[str, Any]]]]) -> pd.DataFrame:
+    """What each condition conditions on and how its mask is laid out, read from the registered
+    classes (``needs_membrane``, ``needs_weight``, ``acts_on``) and ``CONDITIONED_ON``."""
+    rows = []
+    for method, options in conditions:
+        module = make_dropout(method, 0.0)
+        cls = type(module)
+        opts = dict(options)
+        rows.append({
+            "label": condition_label(method, tuple(options)),
+            "conditions on": CONDITIONED_ON.get(method, "see the method's docstring"),
+            "direction": str(opts.get("favor", getattr(module, "favor", "—"))),
+            "needs": ", ".join(n for n, flag in (("membrane", cls.needs_membrane), ("weight", cls.needs_weight)) if flag) or "spikes only",
+            "acts on": cls.acts_on,
+        })
+    return pd.DataFrame(rows)

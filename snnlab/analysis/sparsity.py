@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -135,3 +136,28 @@ def spike_summary(recorded: Mapping[str, Tensor]) -> dict[str, dict[str, float]]
         name: {"rate": firing_rate(s), "sparsity": sparsity(s), "silent": silent_fraction(s), "dead": dead_fraction(s)}
         for name, s in recorded.items()
     }
+
+
+SYNOPS_MODELS = ("spiking_mlp", "penalty_snn")
+
+
+def trial_synaptic_operations(frame: pd.DataFrame, *, n_classes: int = 10) -> pd.Series:
+    """Estimated SOPs per sample for every trial row of a store frame (columns ``model``, ``sizes``,
+    ``T`` and ``rate_hidden<i>``): each hidden layer's stored mean rate times its width, T and its
+    fan-out (the next hidden width, or ``n_classes``). NaN for models whose fan-out is not a plain
+    layer width (``spiking_cnn``, ``delayed_snn``) and for the ANN rows (see ``dense_operations``)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in ("model", "sizes", "T") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks column(s) {missing}; columns: {list(frame.columns)}")
+    n_classes = check_int("n_classes", n_classes, minimum=1)
+    values = []
+    for _, row in frame.iterrows():
+        sizes = tuple(row["sizes"])
+        cols = [f"rate_hidden{i + 1}" for i in range(len(sizes))]
+        if row["model"] not in SYNOPS_MODELS or any(c not in frame.columns or pd.isna(row[c]) for c in cols):
+            values.append(float("nan"))
+            continue
+        values.append(mlp_synaptic_operations([float(row[c]) for c in cols], (1, *sizes, n_classes), int(row["T"])))
+    return pd.Series(values, index=frame.index, name="synops", dtype=float)

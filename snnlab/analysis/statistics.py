@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -326,3 +327,49 @@ def label_conditions(frame: pd.DataFrame) -> pd.Series:
     models = frame["model"] if "model" in frame.columns else pd.Series(["spiking_mlp"] * len(frame), index=frame.index)
     labels = [condition_label(m, o, mo) for m, o, mo in zip(frame["method"], opts, models)]
     return pd.Series(labels, index=frame.index, name="label", dtype=object)
+
+
+def comparison_specs(
+    base: Any,
+    *,
+    conditions: Sequence[tuple[str, Iterable[tuple[str, object]]]],
+    p_values: Sequence[float],
+    seeds: Sequence[int],
+    ann_model: str | None = "mlp",
+) -> list[Any]:
+    """The trials of one comparison on ``base`` (a ``TrialSpec``): the base network without dropout,
+    every condition at every ``p``, and (unless ``ann_model`` is None) the ANN of the same shape
+    without dropout and with standard dropout at every ``p`` — each for every seed."""
+    from snnlab.study import TrialSpec
+
+    if not isinstance(base, TrialSpec):
+        raise TypeError(f"base must be a TrialSpec, got {type(base).__name__}")
+    p_values = [check_float("p_values[i]", p, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False) for p in p_values]
+    if not p_values or not list(seeds):
+        raise ValueError(f"p_values and seeds must not be empty; got p_values={p_values}, seeds={list(seeds)}")
+    specs = []
+    for seed in seeds:
+        specs.append(base.replace(method="none", p=0.0, method_options=(), seed=seed))
+        for method, options in conditions:
+            for p in p_values:
+                specs.append(base.replace(method=method, p=p, method_options=tuple(options), seed=seed))
+        if ann_model is not None:
+            ann = base.replace(model=ann_model, seed=seed, method_options=())
+            specs.append(ann.replace(method="none", p=0.0))
+            specs.extend(ann.replace(method="standard", p=p) for p in p_values)
+    return specs
+
+
+_SNN_OF = {"mlp": "spiking_mlp", "cnn": "spiking_cnn"}
+
+
+def setting_labels(frame: pd.DataFrame) -> pd.Series:
+    """``"<dataset> · <network>"`` per row, the ANN baselines filed under the spiking network of the
+    same shape (so each panel compares a spiking network with its own ANN). Named ``setting``."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    for col in ("dataset", "model"):
+        if col not in frame.columns:
+            raise ValueError(f"frame needs a {col!r} column; columns: {', '.join(map(str, frame.columns))}")
+    values = [f"{d} · {_SNN_OF.get(m, m)}" for d, m in zip(frame["dataset"], frame["model"])]
+    return pd.Series(values, index=frame.index, name="setting", dtype=object)
