@@ -293,3 +293,63 @@ def test_rank_stability_and_importance_shift() -> None:
     assert shift.loc["standard", "seeds"] == 2
     with pytest.raises(ValueError, match="baseline"):
         imp.importance_shift(scores, k=5, baseline="ann")
+
+
+# ------------------------------------------------------------------ figures and the explorer
+
+
+def test_result_figures_build_from_tidy_frames() -> None:
+    from snnlab import plots
+
+    rng = np.random.default_rng(0)
+    hist = pd.DataFrame([{"label": m, "setting": "digits · spiking_mlp", "seed": s, "epoch": e,
+                          "train_loss": 1.0 / e + 0.01 * rng.random(), "test_acc": 0.9 + 0.01 * rng.random()}
+                         for m in ("none", "standard") for s in range(3) for e in range(1, 4)])
+    fig = plots.curves_figure(hist, metrics=("train_loss", "test_acc"), facet="setting")
+    assert len(fig.data) == 2 * 2 * 2  # metrics x labels x (band + line)
+    band = fig.data[0]
+    assert band.fill == "toself" and len(band.x) == 6
+    frame = hist[hist.epoch == 3].assign(p=lambda d: np.where(d.label == "none", 0.0, 0.3), gap=0.05)
+    bars = plots.bars_figure(frame, values=["test_acc", "gap"], facet="setting")
+    assert list(bars.data[0].x) == ["none", "standard"] and bars.data[0].error_y.array is not None
+    vs_p = plots.metric_vs_p_figure(frame, facet="setting")
+    assert any(t.name == "none (p = 0)" for t in vs_p.data)
+    table = st.compare_to_baseline(frame, metric="test_acc", group="label")
+    assert list(plots.results_table_figure(table, group="label").data[0].cells.values[0]) == ["none", "standard"]
+    membership = imp.top_k_membership({"a": [3.0, 2.0, 1.0], "b": [1.0, 2.0, 3.0]}, 2)
+    heat = plots.membership_heatmap(membership)
+    assert np.isnan(heat.data[0].z[0][list(membership.columns).index(2)])  # neuron 2 is not in a's top-2
+    agree = imp.rank_agreement({"a": [3.0, 2.0, 1.0], "b": [1.0, 2.0, 3.0], "c": [3.0, 1.0, 2.0]}, k=1)
+    assert len(plots.stability_figure(agree.assign(comparison="pairs")).data) == 2
+    assert len(plots.importance_scatter_figure([1.0, 2.0, 3.0], [0.0, 0.1, 0.2], k=1).data[1].x) == 1
+    with pytest.raises(ValueError, match="history"):
+        plots.curves_figure(hist.drop(columns="epoch"), facet="setting")
+
+
+def test_condition_draws_and_probability_explorer() -> None:
+    from snnlab.explorers import LayerBatch, ProbabilityMapExplorer, conditioning_quantity, draw_condition, stats_frame
+
+    g = torch.Generator().manual_seed(0)
+    membrane = torch.rand(6, 8, 20, generator=g) * torch.linspace(0.2, 1.5, 20)
+    spikes = (membrane > 1.0).float()
+    batch = LayerBatch(spikes, membrane, torch.rand(20, 5, generator=g), torch.rand(3, 20, generator=g))
+    protect = draw_condition(batch, "membrane", 0.3, options={"favor": "protect"})
+    drop = draw_condition(batch, "membrane", 0.3, options={"favor": "drop"})
+    assert protect.label == "membrane_protect" and float(protect.probabilities.mean()) == pytest.approx(0.3, abs=1e-5)
+    x, _ = conditioning_quantity(batch, "membrane")
+    order = np.argsort(x)
+    assert protect.probabilities[order[-1]] < protect.probabilities[order[0]]  # the most driven is protected
+    assert drop.probabilities[order[-1]] > drop.probabilities[order[0]]
+    same = draw_condition(batch, "membrane", 0.3, options={"favor": "protect"})
+    torch.testing.assert_close(same.output, protect.output)  # seeded
+    dc = draw_condition(batch, "dropconnect", 0.3)
+    assert dc.masked_weight is not None and torch.equal(dc.output, spikes)
+    frame = stats_frame([protect, dc, draw_condition(batch, "none", 0.3)])
+    assert frame["label"].tolist() == ["membrane_protect", "dropconnect"]
+    explorer = ProbabilityMapExplorer(batch, p=0.3)
+    explorer.method.value = "synaptic"
+    explorer.favor.value = "drop"
+    d = explorer.update()
+    assert d.label == "synaptic_drop" and "synaptic_drop" in explorer.summary.value
+    with pytest.raises(ValueError, match="next_weight"):
+        LayerBatch(spikes, membrane, torch.rand(20, 5), torch.rand(3, 7))
