@@ -169,22 +169,44 @@ def test_dropconnect_drops_synapses_at_rate_p_and_leaves_spikes():
     assert not torch.equal(wm, w2)  # a new mask for every forward
 
 
-@pytest.mark.parametrize("p", [0.05, 0.3, 0.9])
-def test_mask_quantisation_keeps_the_rate_exact(p):
+@pytest.mark.parametrize("p", [0.01, 0.05, 0.3, 0.9])
+@pytest.mark.parametrize("shape", [(400_000,), (500, 800), (4000, 100)])
+def test_mask_rate_is_exact_on_both_integer_paths(p, shape):
+    """1-D masks use 16-bit lanes (p quantised to 1/65536); rows of a matrix mostly 8-bit lanes with a dithered threshold."""
     k = drop_threshold(p) + 32768
     assert abs(k / 65536 - p) <= 0.5 / 65536
-    m = keep_mask((400_000,), p, generator=torch.Generator().manual_seed(3))
-    assert abs((m == 0).float().mean().item() - p) < five_se(p, m.numel())
+    m = keep_mask(shape, p, generator=torch.Generator().manual_seed(3))
+    n = m.numel()
+    assert abs((m == 0).sum().item() / n - p) < five_se(p, n)
+    assert set(torch.unique(m).tolist()) == {0.0, 1.0}
+
+
+def test_per_unit_thresholds():
     q = torch.tensor([0.0, 0.5, 0.94])
     thr = drop_threshold(q)
     assert thr.dtype == torch.int16 and thr.tolist() == [-32768, 0, round(0.94 * 65536) - 32768]
-
-
-def test_keep_mask_lanes_are_independent_of_position():
-    """Every int16 lane of the 64-bit draws is uniform: the rate is p at every position modulo 4."""
-    m = keep_mask((100_000, 4), 0.5, generator=torch.Generator().manual_seed(4))
+    m = keep_mask((20_000, 3), q, generator=torch.Generator().manual_seed(1))
     rates = (m == 0).float().mean(0)
-    assert torch.all((rates - 0.5).abs() < five_se(0.5, 100_000))
+    assert rates[0] == 0 and torch.all((rates[1:] - q[1:]).abs() < 5 * torch.sqrt(q[1:] * (1 - q[1:]) / 20_000))
+
+
+@pytest.mark.parametrize("shape", [(100_000, 4), (5_000, 64)])
+def test_mask_lanes_are_uniform_at_every_position(shape):
+    """Every int16 (4 per 64-bit draw) or uint8 (8 per draw) lane is uniform: the rate is p at every column."""
+    m = keep_mask(shape, 0.5, generator=torch.Generator().manual_seed(4))
+    rates = (m == 0).float().mean(0)
+    assert torch.all((rates - 0.5).abs() < five_se(0.5, shape[0]))
+
+
+def test_apply_mask_is_fused_scale_shift_bias_with_masked_gradient():
+    from snnlab.dropout.base import apply_mask
+
+    x = torch.randn(3, 4, 5, requires_grad=True)
+    m = (torch.rand(1, 4, 5) < 0.5).float()
+    out = apply_mask(x, m, 2.0, shift=0.5, bias=-1.0)
+    assert torch.allclose(out, 2.0 * m * (x + 0.5) - 1.0)
+    out.backward(torch.ones_like(out))
+    assert torch.allclose(x.grad, (2.0 * m).expand_as(x))
 
 
 # ------------------------------------------------------------------ time structure

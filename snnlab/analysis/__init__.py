@@ -2,3 +2,5 @@
 neuron importance, rank stability and the statistics of method comparisons."""
 
 from snnlab.analysis import importance, sparsity, statistics
+from snnlab.analysis import dropout_stats
+from snnlab.analysis.dropout_stats import dropout_stats_over

@@ -94,7 +94,7 @@ class SpikeDropout(nn.Module):
         self._last_stats: DropoutStats | None = None
         # Detached (x, mask, out) of the last sampling forward; reduced to DropoutStats on first access
         # of ``last_stats`` so that the training step does not pay for diagnostics nobody reads.
-        self._stats_source: tuple[Tensor, Tensor, Tensor] | None = None
+        self._stats_source: tuple[Tensor, Tensor, tuple[float, float, float]] | None = None
 
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
@@ -136,13 +136,25 @@ class SpikeDropout(nn.Module):
             self._stats_source = None
         return self._last_stats
 
-    def _record(self, x: Tensor, mask: Tensor, out: Tensor) -> None:
-        """Remember what this forward did (detached references, no copy) for a later ``last_stats``."""
-        self._stats_source = (x.detach(), mask.detach(), out.detach())
+    def clear_stats(self) -> None:
+        """Forget the last statistics (``last_stats`` is None until the next sampling forward)."""
+        self._stats_source = None
         self._last_stats = None
 
-    def _compute_stats(self, x: Tensor, mask: Tensor, out: Tensor) -> DropoutStats:
+    def _record(self, x: Tensor, mask: Tensor, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0) -> None:
+        """Remember what this forward did for a later ``last_stats``: the output was ``scale*mask*(x+shift)+bias``.
+
+        Only detached references to ``x`` and ``mask`` are kept (no copy); the output is rebuilt on
+        demand rather than kept alive, so the diagnostics hold as little memory as possible.
+        """
+        self._stats_source = (x.detach(), mask.detach(), (float(scale), float(shift), float(bias)))
+        self._last_stats = None
+
+    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float]) -> DropoutStats:
         """Reduce a recorded forward to ``DropoutStats``; ``mask`` is 0 exactly where a unit was dropped."""
+        scale, shift, bias = affine
+        with torch.no_grad():
+            out = torch.addcmul(torch.full((), bias, dtype=x.dtype, device=x.device), x + shift, mask, value=scale)
         return mask_stats(self.name, self.p, x, mask, out)
 
     # ---------------------------------------------------------------- forward
@@ -174,7 +186,22 @@ class SpikeDropout(nn.Module):
 
 # ---------------------------------------------------------------- shared helpers
 
-U16_LEVELS = 65536  # masks compare 16-bit uniform integers with a threshold: p is quantised to 1/65536
+U16_LEVELS = 65536  # per-unit probabilities: 16-bit uniform integers against a threshold (p quantised to 1/65536)
+U8_LEVELS = 256  # one rate for the whole mask: 8-bit uniform integers against a dithered per-row threshold
+_MIN_ROW_FOR_U8 = 16  # rows shorter than this (e.g. per-channel masks [T, B, C, 1, 1]) use the 16-bit path
+_DITHER_VARIANCE_SHARE = 0.05  # the per-row dither may add at most 5% to the variance of a row's drop count
+
+
+def _dither_ok(drop: float, row: int) -> bool:
+    """Whether 8-bit lanes with a dithered per-row threshold fit ``drop`` on rows of length ``row``.
+
+    A row's drop count has binomial variance ``row p (1-p)``; the dither adds ``row^2 f (1-f) / 256^2``
+    (f = frac(256 p)). The 8-bit path is used only when that is at most 5% of the binomial part.
+    """
+    if row < _MIN_ROW_FOR_U8 or drop * U8_LEVELS >= 255:
+        return False
+    frac = drop * U8_LEVELS % 1.0
+    return row * frac * (1.0 - frac) <= _DITHER_VARIANCE_SHARE * U8_LEVELS**2 * drop * (1.0 - drop)
 
 
 def drop_threshold(drop: float | Tensor) -> int | Tensor:
@@ -190,6 +217,14 @@ def drop_threshold(drop: float | Tensor) -> int | Tensor:
     return min(int(round(float(drop) * U16_LEVELS)) - 32768, 32767)
 
 
+def _uniform_lanes(n: int, dtype: torch.dtype, generator: torch.Generator) -> Tensor:
+    """``n`` uniform integers of ``dtype`` (int16 or uint8) cut from full-range 64-bit generator draws."""
+    per_word = 8 // torch.empty((), dtype=dtype).element_size()
+    words = torch.empty(((n + per_word - 1) // per_word,), dtype=torch.int64, device=generator.device)
+    words.random_(-(2**63), None, generator=generator)  # full 64-bit range: every lane uniform
+    return words.view(dtype)[:n]
+
+
 def keep_mask(
     shape: tuple[int, ...] | torch.Size,
     drop: float | Tensor,
@@ -200,29 +235,75 @@ def keep_mask(
 ) -> Tensor:
     """A fresh mask of ``shape`` on the generator's device: 0 with probability ``drop``, else ``scale`` (1 if None).
 
-    ``drop`` is a float or a tensor broadcastable to ``shape`` (per-unit probabilities).
+    ``drop`` is a float or a tensor broadcastable to ``shape`` (per-unit probabilities); every
+    element is dropped with probability ``drop`` (to the precision below), independently.
+
     Why not ``torch.rand(...) < p`` or ``bernoulli_``: on CPU the generator is the bottleneck
-    (measured at [25, 128, 800]: rand ~23 ms, bernoulli_ ~43 ms). Here each 64-bit draw of the
-    generator gives four 16-bit uniform integers (~5 ms), compared with an int16 threshold
-    straight into a float tensor (one pass, no bool intermediate); see ``drop_threshold`` for the
-    1/65536 quantisation. Devices other than CPU/CUDA use ``torch.rand`` with the exact ``drop``.
+    (CPU time at [25, 128, 800]: rand ~20 ms, bernoulli_ ~40 ms, one 64-bit draw per 4 int16 lanes
+    ~3.7 ms, per 8 uint8 lanes ~1.8 ms), so uniform integers are cut from 64-bit draws and compared
+    with a threshold straight into the float mask (one pass):
+
+    - a float ``drop`` (one rate for the mask): uint8 lanes ``u`` and, per row (last dimension), a
+      threshold ``k + 1`` with probability ``frac(256 drop)``, else ``k = floor(256 drop)``; an
+      element is dropped when ``u < threshold``, i.e. with probability exactly ``drop``. Within one
+      row the rate is 1/256 above or below ``drop`` (covariance of two drops of a row at most
+      1/(4 * 65536) ~ 4e-6; rows are independent); used only where this adds at most 5% to the
+      variance of a row's drop count (``_dither_ok``: e.g. rows of 800 at p >= 0.05);
+    - otherwise (per-unit tensors, short or very long rows, rates the dither would distort):
+      int16 lanes, ``drop`` quantised to 1/65536 (``drop_threshold``).
+
+    Devices other than CPU/CUDA use ``torch.rand`` with the exact ``drop``.
     """
     shape = torch.Size(shape)
     device = generator.device
     mask = torch.empty(shape, dtype=dtype, device=device)
-    if device.type in ("cpu", "cuda"):
-        n = mask.numel()
-        words = torch.empty(((n + 3) // 4,), dtype=torch.int64, device=device)
-        words.random_(-(2**63), None, generator=generator)  # full 64-bit range: every int16 lane uniform
-        r = words.view(torch.int16)[:n].view(shape)
-        thr = drop_threshold(drop.to(device) if isinstance(drop, Tensor) else drop)
-        torch.ge(r, thr, out=mask)
-    else:
+    n = mask.numel()
+    if device.type not in ("cpu", "cuda"):
         u = torch.rand(shape, generator=generator, device=device)
         torch.ge(u, drop.to(device) if isinstance(drop, Tensor) else drop, out=mask)
+    elif not isinstance(drop, Tensor) and len(shape) > 0 and _dither_ok(float(drop), shape[-1]):
+        u = _uniform_lanes(n, torch.uint8, generator).view(shape)
+        k, frac = divmod(float(drop) * U8_LEVELS, 1.0)
+        if frac > 0.0:
+            up = torch.rand(shape[:-1] + (1,), generator=generator, device=device) < frac
+            thr = up.to(torch.uint8).add_(int(k))
+        else:
+            thr = int(k)
+        torch.ge(u, thr, out=mask)
+    else:
+        r = _uniform_lanes(n, torch.int16, generator).view(shape)
+        thr = drop_threshold(drop.to(device) if isinstance(drop, Tensor) else drop)
+        torch.ge(r, thr, out=mask)
     if scale is not None and not (isinstance(scale, float) and scale == 1.0):
         mask.mul_(scale.to(device=device, dtype=dtype) if isinstance(scale, Tensor) else scale)
     return mask
+
+
+class _MaskedAffine(torch.autograd.Function):
+    """``out = scale * mask * (x + shift) + bias`` in one pass forward and one pass backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, mask: Tensor, scale: float, shift: float, bias: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(mask)
+        ctx.scale = scale
+        base = x if shift == 0.0 else x + shift
+        return torch.addcmul(torch.full((), bias, dtype=x.dtype, device=x.device), base, mask, value=scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (mask,) = ctx.saved_tensors
+        zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
+        return torch.addcmul(zero, grad, mask, value=ctx.scale), None, None, None, None
+
+
+def apply_mask(x: Tensor, mask: Tensor, scale: float = 1.0, *, shift: float = 0.0, bias: float = 0.0) -> Tensor:
+    """``scale * mask * (x + shift) + bias`` with ``mask`` broadcast over ``x``; gradient ``scale * mask``.
+
+    One fused pass each way instead of ``mask *= scale; x * mask`` (the multiply of a [T, B, N]
+    tensor is as costly as drawing it): the dropout families call this with ``shift = bias = 0``
+    (standard, temporal, shaped) or the alpha-dropout affine constants.
+    """
+    return _MaskedAffine.apply(x, mask, float(scale), float(shift), float(bias))
 
 
 def _fraction(num: Tensor, den: Tensor) -> float:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
 from snnlab.dropout.registry import register
 
 # torch's alpha-dropout constant: -scale * alpha of SELU, the value SELU saturates to.
@@ -41,10 +40,10 @@ class StandardDropout(SpikeDropout):
         return tuple(x.shape)
 
     def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        scale = 1.0 / self.keep if self.rescale == "inverted" else None
-        mask = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
-        out = x * mask
-        self._record(x, mask, out)
+        scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
+        mask = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype)
+        out = apply_mask(x, mask, scale)
+        self._record(x, mask, scale=scale)
         return out
 
 
@@ -80,11 +79,10 @@ class _AlphaFamily(SpikeDropout):
 
     def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
         a, b = self.affine()
-        # am = a*m (0 where dropped); out = x*am + (a*a'*(1-m) + b) = x*am + (-a')*am + (a*a' + b)
-        am = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=a)
-        offset = torch.mul(am, -ALPHA_PRIME).add_(a * ALPHA_PRIME + b)
-        out = torch.addcmul(offset, x, am)  # gradient wrt x: grad * a * m (zero at drops)
-        self._record(x, am, out)
+        m = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype)
+        # a*(x*m + a'*(1-m)) + b == a*m*(x - a') + (a*a' + b): one fused pass; gradient a*m (zero at drops)
+        out = apply_mask(x, m, a, shift=-ALPHA_PRIME, bias=a * ALPHA_PRIME + b)
+        self._record(x, m, scale=a, shift=-ALPHA_PRIME, bias=a * ALPHA_PRIME + b)
         return out
 
 

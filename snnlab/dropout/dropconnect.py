@@ -55,11 +55,11 @@ class DropConnect(SpikeDropout):
         mask = keep_mask(weight.shape, self.p, generator=self.generator_for(weight.device), dtype=weight.dtype, scale=scale)
         out = weight * mask
         spikes = self._spikes
-        self._record(spikes if spikes is not None else weight.new_empty(0), mask, out)
+        self._record(spikes if spikes is not None else weight.new_empty(0), mask)
         self._spikes = None
         return out
 
-    def _compute_stats(self, x: Tensor, mask: Tensor, out: Tensor) -> DropoutStats:
+    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float]) -> DropoutStats:
         with torch.no_grad():
             dropped = (mask == 0).float()
             dropped_fraction = float(dropped.mean())

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
 from snnlab.dropout.registry import register
 from snnlab.validation import check_choice, check_float
 
@@ -132,8 +132,8 @@ class ShapedDropout(SpikeDropout):
             scale = (1.0 / (1.0 - q)).to(x.dtype) if self.rescale == "inverted" else None
         shape = tuple(x.shape) if self.per_step else (1,) + tuple(x.shape[1:])
         mask = keep_mask(shape, q, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
-        out = x * mask
-        self._record(x, mask, out)
+        out = apply_mask(x, mask)  # mask holds 1/(1 - q_n) for kept units when inverted
+        self._record(x, mask)
         return out
 
     def extra_repr(self) -> str:
@@ -166,7 +166,7 @@ class MembraneDropout(ShapedDropout):
         self.threshold = check_float("threshold", threshold, low=0.0, low_inclusive=False)
 
     def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        return (membrane.detach() / self.threshold).mean((0, 1))
+        return membrane.detach().mean((0, 1)) / self.threshold
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, threshold={self.threshold}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, keep_mask
+from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
 from snnlab.dropout.registry import register
 
 
@@ -25,11 +25,11 @@ class TemporalDropout(SpikeDropout):
     name = "temporal"
 
     def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        scale = 1.0 / self.keep if self.rescale == "inverted" else None
+        scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
         shape = (1,) + tuple(x.shape[1:])
-        mask = keep_mask(shape, self.p, generator=self.generator_for(x.device), dtype=x.dtype, scale=scale)
-        out = x * mask
-        self._record(x, mask, out)
+        mask = keep_mask(shape, self.p, generator=self.generator_for(x.device), dtype=x.dtype)
+        out = apply_mask(x, mask, scale)
+        self._record(x, mask, scale=scale)
         return out
 
 

@@ -1,0 +1,117 @@
+"""Micro-benchmark of the dropout methods: training-step time of a SpikingMLP with each method vs ``none``.
+
+Issue 3's target: every method's step within 1.15x of the ``none`` step for SpikingMLP([784, 800, 10]),
+T=25, B=128. All methods are measured side by side in one process: each round times one step of
+every method, the order rotating from round to round, and the median over rounds is reported, so
+that drift of a shared machine (other processes, thermal state) hits every method alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from snnlab.device import resolve_device
+from snnlab.dropout import available
+from snnlab.validation import check_float, check_int
+
+BENCH_COLUMNS = ("method", "ms_per_step", "ratio_to_none")
+TARGET_RATIO = 1.15
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def bench_dropout(
+    methods: Sequence[str] | None = None,
+    *,
+    sizes: Sequence[int] = (784, 800, 10),
+    T: int = 25,
+    batch_size: int = 128,
+    p: float = 0.3,
+    steps: int = 20,
+    warmup: int = 3,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Milliseconds per training step (forward, backward, Adam update) of ``SpikingMLP(sizes)`` per dropout method.
+
+    ``methods``: registry keys (all when None); ``none`` is always measured as the reference.
+    Every model starts from the same seed and trains on the same random batch. Returns one row
+    per method (``none`` first) with columns ``method, ms_per_step, ratio_to_none`` (medians over
+    ``steps`` interleaved rounds after ``warmup`` untimed steps per method).
+    """
+    from snnlab.models import SpikingMLP  # imported here: models imports the dropout package
+
+    known = available()
+    if methods is None:
+        methods = known
+    if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+        raise TypeError(f"methods must be a sequence of method names, got {methods!r}")
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ValueError(f"unknown dropout method(s) {unknown!r}; allowed: {', '.join(map(repr, known))}")
+    names = ["none"] + [m for m in dict.fromkeys(methods) if m != "none"]
+    check_int("T", T, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("steps", steps, minimum=1)
+    check_int("warmup", warmup, minimum=0)
+    check_int("seed", seed)
+    p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
+    dev = resolve_device(device)
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch_size, int(sizes[0]), generator=g).to(dev)
+    y = torch.randint(0, int(sizes[-1]), (batch_size,), generator=g).to(dev)
+    runs = {}
+    for name in names:
+        model = SpikingMLP(list(sizes), T=T, dropout=name, p=0.0 if name == "none" else p, seed=seed).to(dev)
+        model.train()
+        runs[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    def step(name: str) -> float:
+        model, opt = runs[name]
+        _sync(dev)
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        _sync(dev)
+        return time.perf_counter() - start
+
+    for name in names:
+        for _ in range(warmup):
+            step(name)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(steps):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:  # rotate the order: no method always runs first or after another
+            times[name].append(step(name))
+    ms = {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
+    rows = [{"method": n, "ms_per_step": ms[n], "ratio_to_none": ms[n] / ms["none"]} for n in names]
+    return pd.DataFrame(rows, columns=list(BENCH_COLUMNS))
+
+
+def format_bench(df: pd.DataFrame) -> str:
+    """A plain-text table of ``bench_dropout``'s frame, marking methods above the 1.15x target."""
+    if not isinstance(df, pd.DataFrame) or not set(BENCH_COLUMNS) <= set(df.columns):
+        raise TypeError(f"df must be the DataFrame of bench_dropout (columns {', '.join(BENCH_COLUMNS)})")
+    width = max([len("method")] + [len(str(m)) for m in df["method"]])
+    lines = [f"{'method':<{width}}  {'ms/step':>9}  {'x none':>7}", "-" * (width + 20)]
+    for row in df.itertuples(index=False):
+        flag = "" if row.ratio_to_none <= TARGET_RATIO else f"  > {TARGET_RATIO}x"
+        lines.append(f"{row.method:<{width}}  {row.ms_per_step:>9.2f}  {row.ratio_to_none:>7.3f}{flag}")
+    return "\n".join(lines)
+
+
+__all__ = ["BENCH_COLUMNS", "TARGET_RATIO", "bench_dropout", "format_bench"]
