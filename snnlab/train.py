@@ -175,7 +175,7 @@ def fit(
                 loss = F.cross_entropy(logits, yb)
                 if not torch.isfinite(loss):
                     history.diverged = True
-                    warnings.warn(f"training diverged in epoch {epoch} (loss={float(loss)}); stopping with {len(history.records)} finished epoch(s)", RuntimeWarning, stacklevel=2)
+                    warnings.warn(f"training diverged in epoch {epoch} (loss={float(loss.detach())}); stopping with {len(history.records)} finished epoch(s)", RuntimeWarning, stacklevel=2)
                     return history
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
