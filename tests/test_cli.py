@@ -190,3 +190,21 @@ def test_smoke_profile_over_the_real_notebooks(tmp_path, capsys) -> None:
     for nb in notebooks:
         assert (out / nb.name).is_file() and (out / nb.with_suffix(".html").name).is_file()
     assert (out / "index.html").is_file()
+
+
+def test_bench_dropout_passes_its_options_and_prints_the_table(capsys, monkeypatch) -> None:
+    import pandas as pd
+
+    from snnlab import bench
+
+    calls = []
+
+    def fake_bench(**options):  # only the CLI wiring: the real benchmark takes tens of seconds
+        calls.append(options)
+        return pd.DataFrame({"method": ["none"], "ms_per_step": [1.0], "ratio_to_none": [1.0]})
+
+    monkeypatch.setattr(bench, "bench_dropout", fake_bench)
+    monkeypatch.setattr(bench, "format_bench", lambda df: "TABLE " + ",".join(df["method"]))
+    assert main(["bench", "dropout", "--device", "cpu", "--steps", "3"]) == 0
+    assert calls == [{"device": "cpu", "steps": 3}]
+    assert "TABLE none" in capsys.readouterr().out
