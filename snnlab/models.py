@@ -279,6 +279,7 @@ class SpikingCNN(SpikingModel):
         n_classes: int = 10,
         *,
         T: int = 8,
+        neuron: str = "lif",
         neuron_options: dict | None = None,
         encoding: str = "direct",
         encoding_options: dict | None = None,
@@ -310,7 +311,8 @@ class SpikingCNN(SpikingModel):
             flat = c_in * (H >> len(self.channels)) * (W >> len(self.channels))
             self.fc = nn.Linear(flat, hidden)
             self.out = nn.Linear(hidden, n_classes)
-            self.neurons = nn.ModuleList(LIF(**(neuron_options or {})) for _ in range(len(self.channels) + 1))
+            self.neurons = nn.ModuleList(make_neuron(neuron, **(neuron_options or {})) for _ in range(len(self.channels) + 1))
+        self.neuron = neuron
         self.output_beta = float(output_beta)
         self.layer_names = [f"conv{i + 1}" for i in range(len(self.channels))] + ["fc", "output"]
         self._build_dropouts(len(self.channels) + 1, dropout, p, dropout_options, seed)

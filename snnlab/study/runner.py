@@ -79,9 +79,8 @@ def build_trial_model(spec: TrialSpec, input_shape: tuple[int, ...], n_classes: 
         options["neuron_options"] = options_dict(spec.neuron_options)
     if spec.encoding_options:
         options["encoding_options"] = options_dict(spec.encoding_options)
-    if not (spec.model == "spiking_cnn" and spec.neuron == "lif"):
-        options["neuron"] = spec.neuron  # SpikingCNN is LIF-only and takes no ``neuron`` argument
     options.update(
+        neuron=spec.neuron,
         T=spec.T,
         encoding=spec.encoding,
         dropout=spec.method,
