@@ -153,3 +153,19 @@ def test_dropout_stats_over_accepts_split_data():
     assert frame.loc[0, "n_samples"] == 100
     assert abs(frame.loc[0, "dropped_fraction"] - P) < 5 * math.sqrt(P * (1 - P) / (SIZES[1] * SIZES[2]))
     assert 0.0 <= frame.loc[0, "spikes_removed"] <= 1.0
+
+
+def test_bench_dropout_table_structure():
+    """The benchmark's frame and text (no timing assertions: only its shape and reference row)."""
+    from snnlab.bench import BENCH_COLUMNS, bench_dropout, format_bench
+
+    frame = bench_dropout(["temporal", "standard"], sizes=(64, 32, 10), T=3, batch_size=16, steps=2, warmup=1)
+    assert tuple(frame.columns) == BENCH_COLUMNS
+    assert list(frame["method"]) == ["none", "temporal", "standard"]
+    assert frame.loc[0, "ratio_to_none"] == 1.0 and (frame["ms_per_step"] > 0).all()
+    text = format_bench(frame)
+    assert "temporal" in text and "x none" in text
+    with pytest.raises(ValueError, match="unknown dropout method"):
+        bench_dropout(["gaussian"])
+    with pytest.raises(ValueError, match="clock='process' measures CPU time"):
+        bench_dropout(["standard"], device=torch.device("meta"), clock="process")

@@ -286,8 +286,13 @@ class _MaskedAffine(torch.autograd.Function):
     def forward(ctx, x: Tensor, mask: Tensor, scale: float, shift: float, bias: float) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(mask)
         ctx.scale = scale
-        base = x if shift == 0.0 else x + shift
-        return torch.addcmul(torch.full((), bias, dtype=x.dtype, device=x.device), base, mask, value=scale)
+        bias_t = torch.full((), bias, dtype=x.dtype, device=x.device)
+        if shift == 0.0:
+            return torch.addcmul(bias_t, x, mask, value=scale)
+        base = x + shift  # a temporary of x's shape: write the result into it rather than allocate again
+        if base.shape != torch.broadcast_shapes(base.shape, mask.shape):
+            return torch.addcmul(bias_t, base, mask, value=scale)
+        return torch.addcmul(bias_t, base, mask, value=scale, out=base)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
