@@ -1,4 +1,4 @@
-"""The ``snnlab`` command line: ``run`` (the notebooks), ``sweep`` (a grid of trials), ``results``, ``bench``.
+"""The ``snnlab`` command line: ``run`` (the notebooks), ``train`` (one trial), ``sweep`` (a grid of trials), ``results``, ``bench``.
 
 ``python -m snnlab ...`` is the same program. Invalid arguments exit with status 2 and a
 message naming the argument; a failed notebook or trial exits with status 1.
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from snnlab.study.profiles import PROFILES
 
     parser = argparse.ArgumentParser(prog="snnlab", description="Dropout for spiking neural networks: the study.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,results,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,train,sweep,results,bench}")
 
     run = sub.add_parser("run", help="execute the ordered notebooks with papermill into runs/NAME/")
     run.add_argument("--profile", choices=tuple(PROFILES), default="quick",
@@ -44,6 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,04")
     run.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after a failure")
     run.add_argument("--notebooks-dir", default=None, help="folder of NN_*.ipynb (default: notebooks/)")
+
+    train = sub.add_parser("train", help="train one trial from flags and print its per-epoch history")
+    train.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | cifar10")
+    train.add_argument("--model", default="spiking_mlp", help="spiking_mlp | spiking_cnn | mlp | cnn | penalty_snn | delayed_snn")
+    train.add_argument("--hidden", default="128", help="hidden sizes, comma-separated (CNNs: channels...,dense)")
+    train.add_argument("--neuron", default="lif")
+    train.add_argument("--encoding", default="direct", help="direct | rate | latency | noisy_repeat")
+    train.add_argument("-T", "--T", dest="T", type=int, default=16, help="time steps")
+    train.add_argument("--method", default="none", help="dropout method (registry key)")
+    train.add_argument("--p", type=float, default=0.0, help="drop rate")
+    train.add_argument("--rescale", default="inverted", help="inverted | none")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--train-subset", type=int, default=None)
+    train.add_argument("--test-subset", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
+    train.add_argument("--store", default=None, help="also save the trial in this results store")
 
     sweep = sub.add_parser("sweep", help="train a grid of trials from a YAML config (resumable)")
     sweep.add_argument("--config", required=True, help="YAML file with base: and grid:")
@@ -114,6 +134,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(name: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text!r} must be comma-separated integers, e.g. 800 or 32,64,256") from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one trial described by flags; print each epoch, the final metrics and the wall time."""
+    from snnlab.study.runner import run_trial
+    from snnlab.study.spec import TrialSpec
+    from snnlab.study.store import ResultsStore
+
+    spec = TrialSpec(
+        dataset=args.dataset, model=args.model, sizes=_int_list("--hidden", args.hidden), neuron=args.neuron,
+        encoding=args.encoding, T=args.T, method=args.method, p=args.p, rescale=args.rescale, epochs=args.epochs,
+        lr=args.lr, batch_size=args.batch_size, train_subset=args.train_subset, test_subset=args.test_subset,
+        seed=args.seed, device=args.device,
+    )
+    print(f"snnlab train: {spec.label()}", flush=True)
+    started = time.perf_counter()
+    result = run_trial(spec, data_root=args.data_root, progress=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(result.history.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    final = result.final
+    print(f"final test accuracy {final['test_acc']:.4f} (train {final['train_acc']:.4f}) on {result.device}; "
+          f"{time.perf_counter() - started:.1f} s wall time including data loading")
+    if args.store is not None:
+        store = ResultsStore(_store_path(args.store))
+        store.put(result)
+        print(f"saved as {spec.key[:12]} in {store.path}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate the whole config, then run the missing trials and print the summary table."""
     from snnlab.study.runner import run_trials
@@ -171,7 +225,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "results": cmd_results, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "train": cmd_train, "sweep": cmd_sweep, "results": cmd_results, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

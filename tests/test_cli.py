@@ -208,3 +208,27 @@ def test_bench_dropout_passes_its_options_and_prints_the_table(capsys, monkeypat
     assert main(["bench", "dropout", "--device", "cpu", "--steps", "3"]) == 0
     assert calls == [{"device": "cpu", "steps": 3}]
     assert "TABLE none" in capsys.readouterr().out
+
+
+def test_train_runs_one_trial_and_stores_it(tmp_path, capsys) -> None:
+    store = tmp_path / "r.sqlite"
+    code = main(["train", "--hidden", "16", "-T", "3", "--epochs", "2", "--train-subset", "150",
+                 "--test-subset", "60", "--device", "cpu", "--store", str(store)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "final test accuracy" in out and "rate_hidden1" in out
+    frame = ResultsStore(store).frame()
+    assert len(frame) == 1 and int(frame.epochs.iloc[0]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["train", "--hidden", "8x"], "--hidden"),
+        (["train", "--p", "1.5", "--method", "standard"], "p=1.5"),
+        (["train", "--dataset", "imagenet"], "imagenet"),
+    ],
+)
+def test_train_rejects_bad_flags_naming_them(capsys, argv, names) -> None:
+    assert main(argv) == 2
+    assert names in capsys.readouterr().err
