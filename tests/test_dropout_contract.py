@@ -487,3 +487,17 @@ def test_stats_are_lazy_and_kept_after_eval_forwards():
     d.eval()
     d(spikes(seed=5))
     assert d.last_stats is first
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_p_zero_is_identity_and_still_reports(name):
+    x = spikes()
+    d = make_dropout(name, 0.0, seed=0)
+    out = d(x, **context(name, x))
+    assert out is x
+    if d.acts_on == "synapses":
+        w = torch.randn(8, N)
+        assert d.mask_weight(w) is w
+    s = d.last_stats
+    assert s.dropped_fraction == 0.0 and s.spikes_removed == 0.0 and math.isnan(s.silent_fraction)
+    assert s.out_mean == pytest.approx(x.mean().item())

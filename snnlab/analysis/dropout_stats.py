@@ -44,7 +44,7 @@ def dropout_stats_over(
     every module's mode is restored afterwards. Returns one row per dropout slot with columns
     ``layer, method, p, rescale, n_batches, n_samples`` and the ``DropoutStats`` fields: fractions
     and ``out_mean`` are sample-weighted means of the per-batch values (NaN batches skipped),
-    ``out_min``/``out_max`` the extremes. A slot that never sampled (``none``, p=0) has NaN stats.
+    ``out_min``/``out_max`` the extremes. The empty ``none`` slot reports nothing: NaN stats.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -169,7 +169,11 @@ class SpikeDropout(nn.Module):
             raise ValueError(f"the {self.name!r} method needs membrane=[T, B, ...] from its layer")
         if self.needs_weight and weight is None:
             raise ValueError(f"the {self.name!r} method needs weight= (the layer's weight matrix, one row per neuron)")
-        if not self.sampling or self.p == 0.0 or self.acts_on == "synapses":
+        if not self.sampling or self.acts_on == "synapses":
+            return x
+        if self.p == 0.0:
+            if self.name != "none":  # a method at p=0 still reports (nothing dropped); the empty slot has no stats
+                self._record(x, x.new_ones((1,) * x.dim()))
             return x
         return self._drop(x, membrane, weight)
 

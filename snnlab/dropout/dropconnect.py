@@ -39,7 +39,7 @@ class DropConnect(SpikeDropout):
 
     def forward(self, x: Tensor, *, membrane: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
         out = super().forward(x, membrane=membrane, weight=weight)
-        if self.sampling and self.p > 0.0:
+        if self.sampling:
             self._spikes = x.detach()
         return out
 
@@ -49,7 +49,11 @@ class DropConnect(SpikeDropout):
             raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
         if weight.dim() < 2:
             raise ValueError(f"weight must be a matrix [out, in, ...], got shape {tuple(weight.shape)}")
-        if not self.sampling or self.p == 0.0:
+        if not self.sampling:
+            return weight
+        if self.p == 0.0:
+            self._record(self._spikes if self._spikes is not None else weight.new_empty(0), torch.ones_like(weight))
+            self._spikes = None
             return weight
         scale = 1.0 / self.keep if self.rescale == "inverted" else None
         mask = keep_mask(weight.shape, self.p, generator=self.generator_for(weight.device), dtype=weight.dtype, scale=scale)
