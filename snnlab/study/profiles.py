@@ -98,7 +98,7 @@ PROFILES: dict[str, Profile] = {
         datasets=("mnist", "cifar10"),
         seeds=5,
         epochs=15,
-        p_values=(0.1, 0.3, 0.5),
+        p_values=(0.1, 0.2, 0.3, 0.5),
         wants_gpu=True,
         settings=(
             ("digits", DatasetSettings(T=25, hidden=256, train_subset=None, test_subset=None, batch_size=64, lr=2e-3)),
