@@ -44,6 +44,7 @@ def bench_dropout(
     device: str | torch.device = "cpu",
     seed: int = 0,
     clock: str = "wall",
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Milliseconds per training step (forward, backward, Adam update) of ``SpikingMLP(sizes)`` per dropout method.
 
@@ -53,6 +54,8 @@ def bench_dropout(
     ``steps`` interleaved rounds after ``warmup`` untimed steps per method). ``clock="wall"``
     (default) times elapsed time; ``"process"`` the CPU time of this process (all its threads),
     steadier on a machine shared with other jobs; CPU only, as GPU work is not CPU time.
+    ``threads`` sets torch's intra-op thread count for the run (restored afterwards); on a busy
+    machine ``threads=1`` avoids OpenMP oversubscription, which can slow every step by 10x or more.
     """
     from snnlab.models import SpikingMLP  # imported here: models imports the dropout package
 
@@ -72,6 +75,8 @@ def bench_dropout(
     check_int("seed", seed)
     p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
     check_choice("clock", clock, CLOCKS)
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
     dev = resolve_device(device)
     if clock == "process" and dev.type != "cpu":
         raise ValueError(f"clock='process' measures CPU time and only makes sense with device='cpu', got device={str(dev)!r}")
@@ -97,14 +102,20 @@ def bench_dropout(
         _sync(dev)
         return timer() - start
 
-    for name in names:
-        for _ in range(warmup):
-            step(name)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(steps):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:  # rotate the order: no method always runs first or after another
-            times[name].append(step(name))
+    try:
+        for name in names:
+            for _ in range(warmup):
+                step(name)
+        for r in range(steps):
+            k = r % len(names)
+            for name in names[k:] + names[:k]:  # rotate the order: no method always runs first or after another
+                times[name].append(step(name))
+    finally:
+        torch.set_num_threads(before)
     ms = {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
     rows = [{"method": n, "ms_per_step": ms[n], "ratio_to_none": ms[n] / ms["none"]} for n in names]
     return pd.DataFrame(rows, columns=list(BENCH_COLUMNS))

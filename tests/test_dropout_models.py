@@ -159,7 +159,9 @@ def test_bench_dropout_table_structure():
     """The benchmark's frame and text (no timing assertions: only its shape and reference row)."""
     from snnlab.bench import BENCH_COLUMNS, bench_dropout, format_bench
 
-    frame = bench_dropout(["temporal", "standard"], sizes=(64, 32, 10), T=3, batch_size=16, steps=2, warmup=1)
+    before = torch.get_num_threads()
+    frame = bench_dropout(["temporal", "standard"], sizes=(64, 32, 10), T=3, batch_size=16, steps=2, warmup=1, threads=1)
+    assert torch.get_num_threads() == before
     assert tuple(frame.columns) == BENCH_COLUMNS
     assert list(frame["method"]) == ["none", "temporal", "standard"]
     assert frame.loc[0, "ratio_to_none"] == 1.0 and (frame["ms_per_step"] > 0).all()
