@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=("dropout",), help="what to benchmark")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--steps", type=int, default=None, help="timed steps per configuration")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="torch threads for the run (default: torch's; use 1 on a busy machine)")
+    bench.add_argument("--clock", choices=("wall", "process"), default="wall",
+                       help="wall time, or this process's CPU time (steadier on a shared machine)")
     return parser
 
 
@@ -217,7 +221,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run a micro-benchmark (``snnlab.bench``) and print its table."""
     from snnlab import bench
 
-    options = {"device": args.device}
+    options = {"device": args.device, "clock": args.clock}
+    if args.threads is not None:
+        options["threads"] = args.threads
     if args.steps is not None:
         options["steps"] = args.steps
     frame = bench.bench_dropout(**options)

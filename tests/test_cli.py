@@ -206,7 +206,8 @@ def test_bench_dropout_passes_its_options_and_prints_the_table(capsys, monkeypat
     monkeypatch.setattr(bench, "bench_dropout", fake_bench)
     monkeypatch.setattr(bench, "format_bench", lambda df: "TABLE " + ",".join(df["method"]))
     assert main(["bench", "dropout", "--device", "cpu", "--steps", "3"]) == 0
-    assert calls == [{"device": "cpu", "steps": 3}]
+    assert main(["bench", "dropout", "--device", "cpu", "--threads", "1", "--clock", "process"]) == 0
+    assert calls == [{"device": "cpu", "clock": "wall", "steps": 3}, {"device": "cpu", "clock": "process", "threads": 1}]
     assert "TABLE none" in capsys.readouterr().out
 
 
