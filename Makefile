@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The unit/integration tests plus nbval over the notebooks (checked cells compared with the
+# committed outputs); SNNLAB_PROFILE=smoke makes nbval run each notebook in seconds.
 test: setup
-	$(PY) -m pytest
+	SNNLAB_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax
 
 study: setup
 	$(VENV)/bin/snnlab run --profile quick
