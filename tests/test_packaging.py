@@ -1,0 +1,22 @@
+"""The conda environment installs the same pinned set as pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted |= set(extra)
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert set(pip_section) - {"-e .[dev,cluster]"} == wanted
+    assert "-e .[dev,cluster]" in pip_section
+    assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
