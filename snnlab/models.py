@@ -228,10 +228,16 @@ class SpikingMLP(SpikingModel):
             s_in = encode(x, self.encoding, T, generator=self._encoding_gen(x.device), **self.encoding_options)
             cur = self.linears[0](s_in.reshape(T * B, -1)).reshape(T, B, -1)
         for i, neuron in enumerate(self.neurons):
-            if self._wants_membrane(i):
-                spk, mem = neuron.forward_trace(cur)
-            else:
+            if not self._wants_membrane(i):
                 spk, mem = neuron(cur), None
+            elif (
+                self._recording is None
+                and self.dropouts[i].membrane_summary == "time_mean"
+                and hasattr(neuron, "forward_mean_membrane")
+            ):  # the slot reads only the time mean: skip stacking the [T, B, N] trace
+                spk, mem = neuron.forward_mean_membrane(cur)
+            else:
+                spk, mem = neuron.forward_trace(cur)
             self._capture(self.layer_names[i], spk, mem)
             y = self._apply_slot(i, spk, mem, self.linears[i].weight)
             lin = self.linears[i + 1]

@@ -303,6 +303,27 @@ class LIF(nn.Module):
             spikes.append(s)
         return torch.stack(spikes)
 
+    def forward_mean_membrane(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Run the sequence; return ``(spikes [T, B, ...], mean membrane [1, B, ...])``.
+
+        The second tensor is the time mean of the pre-reset membrane of ``forward_trace``, detached
+        (for consumers that only read that summary, e.g. the ``membrane`` dropout's scores). The
+        loop backend accumulates it step by step instead of stacking a ``[T, B, ...]`` trace.
+        """
+        _check_sequence("x", x)
+        if self.backend == "fused":
+            spikes, h_all = self._fused(x)
+            return spikes, h_all.detach().mean(0, keepdim=True)
+        p = self.params()
+        v = torch.zeros_like(x[0])
+        total = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
+        spikes = []
+        for xt in x.unbind(0):
+            s, h, v = lif_step(xt, v, p)
+            spikes.append(s)
+            total.add_(h.detach())
+        return torch.stack(spikes), total.div_(x.shape[0]).unsqueeze(0)
+
     def extra_repr(self) -> str:
         return f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, reset={self.reset!r}, surrogate={self.surrogate}"
 

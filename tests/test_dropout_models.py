@@ -171,3 +171,58 @@ def test_bench_dropout_table_structure():
         bench_dropout(["gaussian"])
     with pytest.raises(ValueError, match="clock='process' measures CPU time"):
         bench_dropout(["standard"], device=torch.device("meta"), clock="process")
+
+
+# ---------------------------------------------------------------- membrane time-mean path
+
+
+@pytest.mark.parametrize("backend", ["loop", "fused"])
+def test_lif_forward_mean_membrane_matches_trace(backend):
+    """``LIF.forward_mean_membrane``: the spikes of ``forward`` and the time mean of ``forward_trace``'s membrane."""
+    from snnlab.neurons import LIF
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(T, 5, 12, generator=g) * 1.5
+    lif = LIF(beta=0.8, backend=backend)
+    spk_t, mem_t = lif.forward_trace(x)
+    spk_m, mean_m = lif.forward_mean_membrane(x)
+    assert torch.equal(spk_m, spk_t)
+    assert mean_m.shape == (1, 5, 12)
+    torch.testing.assert_close(mean_m, mem_t.mean(0, keepdim=True))
+    assert not mean_m.requires_grad
+
+
+def test_time_mean_membrane_accepted_only_where_declared():
+    """A ``membrane_summary="time_mean"`` method takes ``[1, B, ...]`` with the same scores; others refuse it."""
+    from snnlab.dropout import make_dropout
+
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand(T, 6, 40, generator=g) < 0.3).float()
+    mem = torch.randn(T, 6, 40, generator=g)
+    full, mean = make_dropout("membrane", P, seed=1), make_dropout("membrane", P, seed=1)
+    out_full = full(x, membrane=mem)
+    out_mean = mean(x, membrane=mem.mean(0, keepdim=True))
+    torch.testing.assert_close(mean.last_probabilities, full.last_probabilities)
+    assert torch.equal(out_mean == 0, out_full == 0)  # the same drops (same stream, same thresholds)
+    torch.testing.assert_close(out_mean, out_full)  # rescale 1/(1-q) equal up to float rounding of the mean
+    with pytest.raises(ValueError, match="membrane must have the shape of x"):
+        full(x, membrane=mem.mean(0))  # [B, N]: neither the trace nor its time mean
+    other = make_dropout("standard", P, seed=1)
+    with pytest.raises(ValueError, match="membrane must have the shape of x"):
+        other(x, membrane=mem.mean(0, keepdim=True))
+
+
+def test_membrane_model_mean_path_matches_recorded_trace_path():
+    """SpikingMLP hands ``membrane`` its time mean when not recording; same output and gradients as the trace."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(16, SIZES[0], generator=g)
+    fast = SpikingMLP(SIZES, T=T, dropout="membrane", p=P, seed=2)
+    slow = SpikingMLP(SIZES, T=T, dropout="membrane", p=P, seed=2)
+    out_fast = fast(x)
+    with slow.record():
+        out_slow = slow(x)
+    torch.testing.assert_close(out_fast, out_slow)
+    out_fast.sum().backward()
+    out_slow.sum().backward()
+    for (name, a), (_, b) in zip(fast.named_parameters(), slow.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=f"gradient of {name}")

@@ -57,6 +57,11 @@ class SpikeDropout(nn.Module):
 
     name: ClassVar[str] = "base"
     needs_membrane: ClassVar[bool] = False
+    # What of the membrane the method reads: "trace" (the full ``[T, B, ...]``) or "time_mean" (only its
+    # mean over T). A "time_mean" method also accepts ``membrane=[1, B, ...]`` holding that mean, which
+    # a model can produce without stacking the whole trace (``LIF.forward_mean_membrane``); handing it
+    # the full trace stays valid (recording does).
+    membrane_summary: ClassVar[str] = "trace"
     needs_weight: ClassVar[bool] = False
     acts_on: ClassVar[str] = "spikes"  # or "synapses"
     supported_rescale: ClassVar[tuple[str, ...]] = RESCALES
@@ -164,7 +169,12 @@ class SpikeDropout(nn.Module):
         if x.dim() < 3:
             raise ValueError(f"x must be time-major [T, B, features...] (at least 3 dims), got shape {tuple(x.shape)}")
         if membrane is not None and membrane.shape != x.shape:
-            raise ValueError(f"membrane must have the shape of x {tuple(x.shape)}, got {tuple(membrane.shape)}")
+            mean_shape = (1,) + tuple(x.shape[1:])
+            if self.membrane_summary != "time_mean" or tuple(membrane.shape) != mean_shape:
+                allowed = f" or its time mean {mean_shape}" if self.membrane_summary == "time_mean" else ""
+                raise ValueError(
+                    f"membrane must have the shape of x {tuple(x.shape)}{allowed}, got {tuple(membrane.shape)}"
+                )
         if self.needs_membrane and membrane is None:
             raise ValueError(f"the {self.name!r} method needs membrane=[T, B, ...] from its layer")
         if self.needs_weight and weight is None:
@@ -290,6 +300,8 @@ class _MaskedAffine(torch.autograd.Function):
     def forward(ctx, x: Tensor, mask: Tensor, scale: float, shift: float, bias: float) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(mask)
         ctx.scale = scale
+        if shift == 0.0 and bias == 0.0 and scale == 1.0:
+            return torch.mul(x, mask)  # plain product: a two-operand kernel, a little cheaper than addcmul
         bias_t = torch.full((), bias, dtype=x.dtype, device=x.device)
         if shift == 0.0:
             return torch.addcmul(bias_t, x, mask, value=scale)
@@ -301,6 +313,8 @@ class _MaskedAffine(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         (mask,) = ctx.saved_tensors
+        if ctx.scale == 1.0:
+            return torch.mul(grad, mask), None, None, None, None
         zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
         return torch.addcmul(zero, grad, mask, value=ctx.scale), None, None, None, None
 

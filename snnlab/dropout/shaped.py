@@ -146,6 +146,8 @@ class MembraneDropout(ShapedDropout):
 
     Score: the mean over time and batch of ``membrane / threshold`` (the pre-reset potential the
     layer hands over; ``threshold`` is this module's option, default 1.0, set it to the layer's).
+    Only the time mean is used (``membrane_summary = "time_mean"``): ``membrane`` may be the full
+    ``[T, B, ...]`` trace or its mean over T, ``[1, B, ...]``; both give the same scores.
     Rationale for the two directions:
 
     - ``favor="protect"`` (default): neurons that sit near or above threshold are the ones that
@@ -159,6 +161,7 @@ class MembraneDropout(ShapedDropout):
 
     name = "membrane"
     needs_membrane = True
+    membrane_summary = "time_mean"
     extra_options = ShapedDropout.extra_options + ("threshold",)
 
     def __init__(self, p: float = 0.0, *, threshold: float = 1.0, **options) -> None:
