@@ -140,6 +140,39 @@ class SpikingModel(nn.Module):
     def _wants_membrane(self, i: int) -> bool:
         return self._recording is not None or (i < len(self.dropouts) and self.dropouts[i].needs_membrane)
 
+    def _spiking_layer(self, i: int, neuron: nn.Module, cur: Tensor, weight: Tensor) -> Tensor:
+        """Run hidden layer ``i`` over ``cur`` [T, B, ...], record it, and pass it through its dropout slot.
+
+        The membrane trace is built only when recording or when the slot needs it; a slot that
+        reads only the time mean of the membrane gets that, without the [T, B, ...] stack.
+        """
+        if not self._wants_membrane(i):
+            spk, mem = neuron(cur), None
+        elif (
+            self._recording is None
+            and self.dropouts[i].membrane_summary == "time_mean"
+            and hasattr(neuron, "forward_mean_membrane")
+        ):
+            spk, mem = neuron.forward_mean_membrane(cur)
+        else:
+            spk, mem = neuron.forward_trace(cur)
+        self._capture(self.layer_names[i], spk, mem)
+        return self._apply_slot(i, spk, mem, weight)
+
+    def _leaky_readout(self, cur: Tensor, beta: float) -> Tensor:
+        """Non-spiking leaky integrator over ``cur`` [T, B, C]; logits = its mean potential over T."""
+        v = torch.zeros_like(cur[0])
+        acc = torch.zeros_like(v)
+        trace = []
+        for ct in cur.unbind(0):
+            v = beta * v + ct
+            acc = acc + v
+            if self._recording is not None:
+                trace.append(v)
+        if self._recording is not None:
+            self._capture("output", None, torch.stack(trace))
+        return acc / cur.shape[0]
+
     # ---------------------------------------------------------------- recording
     @contextmanager
     def record(self, kind: str = "full") -> Iterator[Recording]:
@@ -228,18 +261,7 @@ class SpikingMLP(SpikingModel):
             s_in = encode(x, self.encoding, T, generator=self._encoding_gen(x.device), **self.encoding_options)
             cur = self.linears[0](s_in.reshape(T * B, -1)).reshape(T, B, -1)
         for i, neuron in enumerate(self.neurons):
-            if not self._wants_membrane(i):
-                spk, mem = neuron(cur), None
-            elif (
-                self._recording is None
-                and self.dropouts[i].membrane_summary == "time_mean"
-                and hasattr(neuron, "forward_mean_membrane")
-            ):  # the slot reads only the time mean: skip stacking the [T, B, N] trace
-                spk, mem = neuron.forward_mean_membrane(cur)
-            else:
-                spk, mem = neuron.forward_trace(cur)
-            self._capture(self.layer_names[i], spk, mem)
-            y = self._apply_slot(i, spk, mem, self.linears[i].weight)
+            y = self._spiking_layer(i, neuron, cur, self.linears[i].weight)
             lin = self.linears[i + 1]
             w = self._next_weight(i, lin.weight)
             cur = F.linear(y.reshape(T * B, -1), w, lin.bias).reshape(T, B, -1)
@@ -253,17 +275,7 @@ class SpikingMLP(SpikingModel):
             else:
                 spk = self.output_neuron(cur)
             return spk.sum(0)
-        v = torch.zeros_like(cur[0])
-        acc = torch.zeros_like(v)
-        trace = []
-        for ct in cur.unbind(0):
-            v = self.output_beta * v + ct
-            acc = acc + v
-            if self._recording is not None:
-                trace.append(v)
-        if self._recording is not None:
-            self._capture("output", None, torch.stack(trace))
-        return acc / cur.shape[0]
+        return self._leaky_readout(cur, self.output_beta)
 
     def hidden_weights(self) -> dict[str, Tensor]:
         return {n: self.linears[i].weight for i, n in enumerate(self.layer_names[:-1])}
@@ -335,12 +347,7 @@ class SpikingCNN(SpikingModel):
             cur = first.reshape(T, B, *first.shape[1:])
         n_conv = len(self.convs)
         for i in range(n_conv):
-            if self._wants_membrane(i):
-                spk, mem = self.neurons[i].forward_trace(cur)
-            else:
-                spk, mem = self.neurons[i](cur), None
-            self._capture(self.layer_names[i], spk, mem)
-            y = self._apply_slot(i, spk, mem, self.convs[i].weight)
+            y = self._spiking_layer(i, self.neurons[i], cur, self.convs[i].weight)
             y = F.max_pool2d(y.reshape(T * B, *y.shape[2:]), 2)
             if i + 1 < n_conv:
                 w = self._next_weight(i, self.convs[i + 1].weight)
@@ -350,20 +357,10 @@ class SpikingCNN(SpikingModel):
                 z = F.linear(y.reshape(T * B, -1), w, self.fc.bias)
             cur = z.reshape(T, B, *z.shape[1:])
         k = n_conv
-        if self._wants_membrane(k):
-            spk, mem = self.neurons[k].forward_trace(cur)
-        else:
-            spk, mem = self.neurons[k](cur), None
-        self._capture("fc", spk, mem)
-        y = self._apply_slot(k, spk, mem, self.fc.weight)
+        y = self._spiking_layer(k, self.neurons[k], cur, self.fc.weight)
         w = self._next_weight(k, self.out.weight)
         cur = F.linear(y.reshape(T * B, -1), w, self.out.bias).reshape(T, B, -1)
-        v = torch.zeros_like(cur[0])
-        acc = torch.zeros_like(v)
-        for ct in cur.unbind(0):
-            v = self.output_beta * v + ct
-            acc = acc + v
-        return acc / T
+        return self._leaky_readout(cur, self.output_beta)
 
     def hidden_weights(self) -> dict[str, Tensor]:
         ws = {n: c.weight for n, c in zip(self.layer_names, self.convs)}
@@ -417,12 +414,7 @@ class PenaltySNN(SpikingModel):
         cur = self.linears[0](s_in.reshape(T * B, -1)).reshape(T, B, -1)
         n_hidden = len(self.sizes) - 2
         for i in range(n_hidden):
-            if self._wants_membrane(i):
-                out, mem = self.neurons[i].forward_trace(cur)
-            else:
-                out, mem = self.neurons[i](cur), None
-            self._capture(self.layer_names[i], out, mem)
-            y = self._apply_slot(i, out, mem, self.linears[i].weight)
+            y = self._spiking_layer(i, self.neurons[i], cur, self.linears[i].weight)
             lin = self.linears[i + 1]
             cur = F.linear(y.reshape(T * B, -1), self._next_weight(i, lin.weight), lin.bias).reshape(T, B, -1)
         out, inner = self.neurons[-1].forward_trace(cur)
@@ -469,12 +461,7 @@ class DelayedSNN(SpikingModel):
         self._check_input(x, n_features=self.sizes[0])
         B = x.shape[0]
         s_in = encode(x.reshape(B, -1), "latency", self.T)
-        if self._wants_membrane(0):
-            spk, mem = self.hidden.forward_trace(s_in)
-        else:
-            spk, mem = self.hidden(s_in), None
-        self._capture("hidden1", spk, mem)
-        y = self._apply_slot(0, spk, mem, self.hidden.weight)
+        y = self._spiking_layer(0, self.hidden, s_in, self.hidden.weight)
         if self.dropouts[0].acts_on == "synapses":
             raise ValueError("dropconnect is not supported by DelayedSNN (its readout owns delayed synapse weights)")
         v = self.readout_layer.potential(y)
