@@ -312,6 +312,10 @@ def test_result_figures_build_from_tidy_frames() -> None:
     frame = hist[hist.epoch == 3].assign(p=lambda d: np.where(d.label == "none", 0.0, 0.3), gap=0.05)
     bars = plots.bars_figure(frame, values=["test_acc", "gap"], facet="setting")
     assert list(bars.data[0].x) == ["none", "standard"] and bars.data[0].error_y.array is not None
+    # an order that repeats a label (baselines listed first, then every label) draws it once
+    again = plots.bars_figure(frame, values=["test_acc"], facet="setting", order=["none", "none", "standard"])
+    assert list(again.data[0].x) == ["none", "standard"]
+    assert len(plots.curves_figure(hist, metrics=("test_acc",), facet="setting", order=["none", "none"]).data) == 4
     vs_p = plots.metric_vs_p_figure(frame, facet="setting")
     assert any(t.name == "none (p = 0)" for t in vs_p.data)
     table = st.compare_to_baseline(frame, metric="test_acc", group="label")

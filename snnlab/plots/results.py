@@ -45,7 +45,7 @@ def _order(values: pd.Series, order: Sequence[str] | None) -> list:
     present = list(dict.fromkeys(values.tolist()))
     if order is None:
         return present
-    return [v for v in order if v in present] + [v for v in present if v not in order]
+    return list(dict.fromkeys([v for v in order if v in present] + [v for v in present if v not in order]))
 
 
 def mean_std(frame: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
