@@ -101,6 +101,11 @@ def test_mask_raster_counts_removed_and_created_values() -> None:
     by_name = {tr.name: tr for tr in fig.data}
     assert list(by_name["removed spike"].x) == [1] and list(by_name["non-zero output without a spike"].y) == [3]
     assert by_name["kept spike"].marker.color == method_color("alpha")
+    # alpha dropout does not zero a dropped spike, it turns it into a negative current: still removed
+    out[2, 2] = -1.06
+    fig = plots.mask_raster_figure(spikes, {"alpha": out})
+    assert fig.layout.annotations[0].text == "alpha: 2/3 spikes removed"
+    assert list(fig.data[0].x) == [0]  # the one kept spike
     with pytest.raises(ValueError, match="shape"):
         plots.mask_raster_figure(spikes, {"alpha": out[:3]})
 

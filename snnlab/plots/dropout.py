@@ -117,7 +117,7 @@ def output_values_figure(
                   annotation_text=f"1/(1-p) = {1.0 / (1.0 - p):.2f}")
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="output value (a spike is 1)")
-    fig.update_yaxes(title_text="share of outputs", type="log")
+    fig.update_yaxes(title_text="share of outputs", rangemode="tozero")
     return _finish(fig, title or f"What the next layer receives at p = {p:g}: no longer spikes", 440)
 
 
@@ -130,8 +130,9 @@ def mask_raster_figure(
 ) -> go.Figure:
     """Rasters side by side, one panel per method, of one sample's ``[T, N]`` spikes after dropout.
 
-    Kept spikes in the method's colour, removed spikes as red crosses, and non-zero outputs where
-    there was no spike (alpha variants) as grey dots.
+    Kept spikes (output > 0) in the method's colour, removed spikes (output zeroed, or turned
+    into a negative value by the alpha variants) as red crosses, and non-zero outputs where there
+    was no spike (alpha variants) as grey dots.
     """
     spk = as_array("spikes", spikes, 2) != 0
     if not isinstance(outputs, Mapping) or not outputs:
@@ -142,12 +143,12 @@ def mask_raster_figure(
             raise ValueError(f"outputs[{m!r}] has shape {a.shape}, spikes have {spk.shape}")
     titles = []
     for m, a in arrays.items():
-        removed = int((spk & (a == 0)).sum())
+        removed = int((spk & (a <= 0)).sum())
         titles.append(f"{m}: {removed}/{int(spk.sum())} spikes removed")
     fig = make_subplots(rows=1, cols=len(arrays), shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
     for i, (m, a) in enumerate(arrays.items(), start=1):
-        kept_t, kept_n = spike_times(spk & (a != 0))
-        rem_t, rem_n = spike_times(spk & (a == 0))
+        kept_t, kept_n = spike_times(spk & (a > 0))
+        rem_t, rem_n = spike_times(spk & (a <= 0))
         new_t, new_n = spike_times(~spk & (a != 0))
         fig.add_scatter(x=kept_t, y=kept_n, mode="markers", name="kept spike", legendgroup="kept", showlegend=i == 1,
                         marker=dict(symbol="line-ns-open", size=6, color=method_color(m)), row=1, col=i)
