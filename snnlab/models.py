@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from snnlab.dropout import SpikeDropout, make_dropout
 from snnlab.encoding import ENCODINGS, encode
+from snnlab.generators import generator_on
 from snnlab.neurons import LIF, PenaltyNeuron, SRMLayer, make_neuron
 from snnlab.recording import Recording
 from snnlab.validation import check_choice, check_int
@@ -116,12 +117,8 @@ class SpikingModel(nn.Module):
             d.reseed(_derived_seed(seed, i + 1))
 
     def _encoding_gen(self, device: torch.device) -> torch.Generator:
-        g = self._encoding_generator
-        if g is None or g.device.type != device.type:
-            g = torch.Generator(device=device)
-            g.manual_seed(self._encoding_seed)
-            self._encoding_generator = g
-        return g
+        self._encoding_generator = generator_on(self._encoding_generator, device, self._encoding_seed)
+        return self._encoding_generator
 
     def _apply_slot(self, i: int, spikes: Tensor, membrane: Tensor | None, weight: Tensor) -> Tensor:
         drop = self.dropouts[i]

@@ -8,35 +8,14 @@ store to check that the second run reuses every trial instead of training it aga
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
+from notebook_checks import NOTEBOOKS, cell_text, check_committed_layout, checked_cells, strip_notebooks
+
 NAMES = ("03_snn_aware_dropout.ipynb", "04_training_comparison.ipynb", "05_neuron_importance.ipynb")
-PARAMETER_NAMES = {"profile", "dataset", "device", "seed", "seeds", "epochs", "data_root", "store_path"}
-
-sys.path.insert(0, str(REPO / "tools"))
-import strip_notebooks  # noqa: E402
-
-
-def _text(outputs: list) -> str:
-    parts = []
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            parts.append(out["text"])
-        elif "data" in out and "text/markdown" in out["data"]:
-            parts.append(out["data"]["text/markdown"])
-        elif "data" in out and "text/plain" in out["data"]:
-            parts.append(out["data"]["text/plain"])
-    return "".join(parts)
-
-
-def _checked(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    return [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("keep_output") is True]
 
 
 def _run(name: str, tmp_path: Path, store: Path) -> nbformat.NotebookNode:
@@ -52,17 +31,7 @@ def _run(name: str, tmp_path: Path, store: Path) -> nbformat.NotebookNode:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebook_layout(name: str) -> None:
-    """One parameters cell with the pinned names; stripped except checked cells, which have outputs."""
-    path = NOTEBOOKS / name
-    nb = nbformat.read(path, as_version=4)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    assigned = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
-    assert assigned == PARAMETER_NAMES
-    assert 'profile = os.environ.get("SNNLAB_PROFILE", "quick")' in tagged[0].source  # quick unless overridden (make test: smoke)
-    checked = _checked(nb)
-    assert checked and all("# NBVAL_CHECK_OUTPUT" in c.source and _text(c.outputs) for c in checked)
-    assert not strip_notebooks.strip_file(path, check=True), f"{name} is not stripped: run tools/strip_notebooks.py"
+    check_committed_layout(name)
 
 
 @pytest.mark.parametrize("name", ("03_snn_aware_dropout.ipynb", "05_neuron_importance.ipynb"))
@@ -70,7 +39,7 @@ def test_notebook_runs_in_smoke_profile(name: str, tmp_path: Path) -> None:
     """papermill with profile="smoke" and a store in tmp_path; checked outputs equal the committed ones."""
     ran = _run(name, tmp_path, tmp_path / "results.sqlite")
     committed = nbformat.read(NOTEBOOKS / name, as_version=4)
-    assert [_text(c.outputs) for c in _checked(ran)] == [_text(c.outputs) for c in _checked(committed)]
+    assert [cell_text(c.outputs) for c in checked_cells(ran)] == [cell_text(c.outputs) for c in checked_cells(committed)]
     errors = [o for c in ran.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
     assert not errors
 
@@ -83,8 +52,8 @@ def test_training_comparison_uses_the_store(tmp_path: Path) -> None:
     store = tmp_path / "results.sqlite"
     ran = _run("04_training_comparison.ipynb", tmp_path, store)
     committed = nbformat.read(NOTEBOOKS / "04_training_comparison.ipynb", as_version=4)
-    assert [_text(c.outputs) for c in _checked(ran)] == [_text(c.outputs) for c in _checked(committed)]
-    text = "".join(_text(c.outputs) for c in ran.cells if c.cell_type == "code")
+    assert [cell_text(c.outputs) for c in checked_cells(ran)] == [cell_text(c.outputs) for c in checked_cells(committed)]
+    text = "".join(cell_text(c.outputs) for c in ran.cells if c.cell_type == "code")
     n_trials = len(ResultsStore(store))
     assert n_trials > 0 and f"from the store: 0 trial(s); trained now: {n_trials}" in text
     assert "digits · spiking_mlp" in text and "cannot be judged (fewer than two seeds)" in text

@@ -26,6 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from snnlab.generators import generator_on
 from snnlab.validation import check_choice, check_float
 
 RESCALES = ("inverted", "none")
@@ -109,12 +110,8 @@ class SpikeDropout(nn.Module):
 
     def generator_for(self, device: torch.device) -> torch.Generator:
         """The module's generator on ``device`` (created lazily from the seed)."""
-        g = self._generator
-        if g is None or g.device.type != device.type:
-            g = torch.Generator(device=device)
-            g.manual_seed(self._seed)
-            self._generator = g
-        return g
+        self._generator = generator_on(self._generator, device, self._seed)
+        return self._generator
 
     # ---------------------------------------------------------------- state
     @property
