@@ -114,6 +114,15 @@ def make_surrogate(name: str = "fast_sigmoid", *, slope: float | None = None, al
     return Surrogate(name, scale)
 
 
+def resolve_surrogate(surrogate: str | Surrogate, surrogate_options: dict | None = None) -> Surrogate:
+    """A ``Surrogate`` as given, or built by name with ``surrogate_options`` (options only go with a name)."""
+    if isinstance(surrogate, Surrogate):
+        if surrogate_options:
+            raise ValueError("surrogate_options are only used when surrogate is given by name")
+        return surrogate
+    return make_surrogate(surrogate, **(surrogate_options or {}))
+
+
 # --------------------------------------------------------------------------- LIF
 
 RESETS = ("subtract", "zero")
@@ -248,12 +257,7 @@ class LIF(nn.Module):
         check_float("beta", beta, low=0.0, high=1.0)
         check_float("threshold", threshold, low=0.0, low_inclusive=False)
         check_choice("reset", reset, RESETS)
-        if isinstance(surrogate, Surrogate):
-            if surrogate_options:
-                raise ValueError("surrogate_options are only used when surrogate is given by name")
-            self.surrogate = surrogate
-        else:
-            self.surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
+        self.surrogate = resolve_surrogate(surrogate, surrogate_options)
         self.reset = reset
         self.detach_reset = bool(detach_reset)
         if learn_beta:
@@ -483,12 +487,7 @@ class SRMLayer(nn.Module):
         self.tau = check_float("tau", tau, low=0.0, low_inclusive=False)
         self.threshold = check_float("threshold", threshold, low=0.0, low_inclusive=False)
         init_gain = check_float("init_gain", init_gain, low=0.0)
-        if isinstance(surrogate, Surrogate):
-            if surrogate_options:
-                raise ValueError("surrogate_options are only used when surrogate is given by name")
-            self.surrogate = surrogate
-        else:
-            self.surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
+        self.surrogate = resolve_surrogate(surrogate, surrogate_options)
         fan_in = self.in_features * len(self.delays)
         # Zero-mean normal weights whose spread puts the membrane's standard deviation at about
         # the threshold when a quarter of the inputs spike once (a latency-coded image), so that
