@@ -1,6 +1,8 @@
 """The dropout contract (DESIGN.md) for every registry key, on raw tensors.
 
-Statistical checks use tolerances of at least 5 standard errors of the quantity tested.
+Statistical checks use tolerances of at least 5 standard errors of the quantity tested. Tests that
+take the ``kernel`` fixture run twice: with the fused C kernel for per-element masks (the default
+on CPU) and with the plain PyTorch path (``SNNLAB_DROPOUT_KERNEL=torch``, what other devices use).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 from snnlab.dropout import DropoutStats, available, make_dropout, mc_mode
 from snnlab.dropout.base import drop_threshold, keep_mask, mask_stats
 from snnlab.dropout.classic import ALPHA_PRIME
+from snnlab.dropout.kernels import KERNEL_CHOICES, KERNEL_ENV, kernel_status
 from snnlab.dropout.shaped import shape_probabilities, water_fill
 
 METHODS = tuple(k for k in available() if k != "none")
@@ -24,6 +27,15 @@ ALPHAS = ("alpha", "feature_alpha")
 BINARY_CAPABLE = tuple(k for k in METHODS if k not in ALPHAS)
 P = 0.3
 T, B, N = 10, 200, 60
+
+
+@pytest.fixture(params=KERNEL_CHOICES)
+def kernel(request, monkeypatch) -> str:
+    """Run the test under each per-element backend: the fused C kernel and the plain PyTorch path."""
+    monkeypatch.setenv(KERNEL_ENV, request.param)
+    if kernel_status().backend != request.param:
+        pytest.skip(f"the {request.param!r} kernel is not available here: {kernel_status().reason}")
+    return request.param
 
 
 def spikes(shape=(T, B, N), rate=0.3, seed=0) -> torch.Tensor:
@@ -136,7 +148,7 @@ def test_wrong_rank_and_missing_context_raise(name):
 
 
 @pytest.mark.parametrize("name", SPIKE_METHODS)
-def test_realised_drop_rate_matches_p(name):
+def test_realised_drop_rate_matches_p(name, kernel):
     x = torch.ones(T, B, N)
     out, d = run(name, x)
     stats = d.last_stats
@@ -223,7 +235,7 @@ def test_snn_aware_masks_are_identical_across_time(name):
 
 
 @pytest.mark.parametrize("name", ("standard", "dropout2d", "alpha", "feature_alpha"))
-def test_classic_masks_are_new_at_every_step(name):
+def test_classic_masks_are_new_at_every_step(name, kernel):
     out, _ = run(name, torch.ones(T, B, N))
     assert not torch.equal(out[0], out[1])
 
@@ -237,7 +249,7 @@ def test_channel_methods_drop_whole_channels_on_conv_inputs(name):
     assert abs(d.last_stats.dropped_fraction - P) < five_se(P, 4 * 16 * 8)
 
 
-def test_standard_on_conv_inputs_is_per_element():
+def test_standard_on_conv_inputs_is_per_element(kernel):
     out, _ = run("standard", torch.ones(4, 16, 8, 5, 5))
     assert not torch.equal(out, out[..., :1, :1].expand_as(out))
 
@@ -246,7 +258,7 @@ def test_standard_on_conv_inputs_is_per_element():
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_eval_is_identity_and_mc_mode_samples(name):
+def test_eval_is_identity_and_mc_mode_samples(name, kernel):
     x = spikes()
     d = make_dropout(name, P, seed=0)
     ctx = context(name, x)
@@ -266,7 +278,7 @@ def test_eval_is_identity_and_mc_mode_samples(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_same_seed_same_mask_and_reseed_restarts(name):
+def test_same_seed_same_mask_and_reseed_restarts(name, kernel):
     x = torch.ones(T, B, N)
     w = torch.ones(8, N)
     ctx = context(name, x)
@@ -290,7 +302,7 @@ def test_same_seed_same_mask_and_reseed_restarts(name):
 
 
 @pytest.mark.parametrize("name", tuple(k for k in SPIKE_METHODS if k not in ALPHAS))
-def test_inverted_rescaling_preserves_expected_value(name):
+def test_inverted_rescaling_preserves_expected_value(name, kernel):
     x = torch.ones(T, B, N)
     out, d = run(name, x)
     n = independent_draws(name, x)
@@ -309,7 +321,7 @@ def test_dropconnect_inverted_preserves_expected_weight():
 
 
 @pytest.mark.parametrize("name", ALPHAS)
-def test_alpha_keeps_zero_mean_unit_variance(name):
+def test_alpha_keeps_zero_mean_unit_variance(name, kernel):
     """torch's alpha-dropout promise: N(0, 1) inputs keep mean 0 and variance 1."""
     g = torch.Generator().manual_seed(5)
     x = torch.randn(T, B, N, generator=g)
@@ -322,7 +334,7 @@ def test_alpha_keeps_zero_mean_unit_variance(name):
 
 
 @pytest.mark.parametrize("name,torch_fn", [("alpha", F.alpha_dropout), ("feature_alpha", F.feature_alpha_dropout)])
-def test_alpha_values_match_torch(name, torch_fn):
+def test_alpha_values_match_torch(name, torch_fn, kernel):
     """On a constant input torch's version produces exactly two values (kept, dropped); ours produces the same."""
     c = 0.7
     x = torch.full((T, B, N), c)
@@ -335,7 +347,7 @@ def test_alpha_values_match_torch(name, torch_fn):
 
 
 @pytest.mark.parametrize("name", BINARY_CAPABLE)
-def test_rescale_none_keeps_spikes_binary(name):
+def test_rescale_none_keeps_spikes_binary(name, kernel):
     x = spikes()
     d = make_dropout(name, P, rescale="none", seed=0)
     out = d(x, **context(name, x))
@@ -352,7 +364,7 @@ def test_rescale_none_keeps_spikes_binary(name):
 
 
 @pytest.mark.parametrize("name", SPIKE_METHODS)
-def test_gradients_flow_through_kept_units_only(name):
+def test_gradients_flow_through_kept_units_only(name, kernel):
     x = torch.ones(T, B, N, requires_grad=True)
     d = make_dropout(name, P, seed=2)
     out = d(x, **context(name, x))

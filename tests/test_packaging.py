@@ -22,3 +22,10 @@ def test_environment_yml_matches_pyproject():
     assert set(pip_section) - {"-e .[dev,cluster]"} == wanted
     assert "-e .[dev,cluster]" in pip_section
     assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
+
+
+def test_kernel_source_ships_with_the_package():
+    """The fused dropout kernel is compiled from its C source at run time: a wheel must carry it."""
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "csrc/*.c" in data["snnlab.dropout"]
+    assert (REPO / "snnlab" / "dropout" / "csrc" / "keep_affine.c").is_file()

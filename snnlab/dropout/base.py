@@ -26,6 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from snnlab.dropout.kernels import draw_seed, fused_applies, fused_keep_affine
 from snnlab.generators import generator_on
 from snnlab.validation import check_choice, check_float
 
@@ -155,6 +156,8 @@ class SpikeDropout(nn.Module):
     def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float]) -> DropoutStats:
         """Reduce a recorded forward to ``DropoutStats``; ``mask`` is 0 exactly where a unit was dropped."""
         scale, shift, bias = affine
+        if not mask.is_floating_point():  # the fused kernel's uint8 mask
+            mask = mask.to(x.dtype)
         with torch.no_grad():
             out = torch.addcmul(torch.full((), bias, dtype=x.dtype, device=x.device), x + shift, mask, value=scale)
         return mask_stats(self.name, self.p, x, mask, out)
@@ -324,6 +327,29 @@ def apply_mask(x: Tensor, mask: Tensor, scale: float = 1.0, *, shift: float = 0.
     (standard, temporal, shaped) or the alpha-dropout affine constants.
     """
     return _MaskedAffine.apply(x, mask, float(scale), float(shift), float(bias))
+
+
+def drop_affine(
+    x: Tensor,
+    mask_shape: tuple[int, ...],
+    drop: float,
+    *,
+    generator: torch.Generator,
+    scale: float = 1.0,
+    shift: float = 0.0,
+    bias: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Draw a keep mask of ``mask_shape`` (broadcast over ``x``) and apply it: ``(out, mask)``.
+
+    ``out = scale * mask * (x + shift) + bias``, gradient ``scale * mask``; ``mask`` is 0 where
+    dropped. A mask of ``x``'s own shape on CPU goes through the fused kernel
+    (``snnlab.dropout.kernels``: one pass each way, uint8 mask); anything else through
+    ``keep_mask`` and ``apply_mask``. Both draw from ``generator`` only.
+    """
+    if tuple(mask_shape) == tuple(x.shape) and fused_applies(x):
+        return fused_keep_affine(x, drop, draw_seed(generator), scale=scale, shift=shift, bias=bias)
+    mask = keep_mask(mask_shape, drop, generator=generator, dtype=x.dtype)
+    return apply_mask(x, mask, scale, shift=shift, bias=bias), mask
 
 
 def _fraction(num: Tensor, den: Tensor) -> float:

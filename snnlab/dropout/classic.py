@@ -14,7 +14,7 @@ import math
 
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
+from snnlab.dropout.base import SpikeDropout, drop_affine
 from snnlab.dropout.registry import register
 
 # torch's alpha-dropout constant: -scale * alpha of SELU, the value SELU saturates to.
@@ -41,8 +41,7 @@ class StandardDropout(SpikeDropout):
 
     def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
         scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
-        mask = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype)
-        out = apply_mask(x, mask, scale)
+        out, mask = drop_affine(x, self._mask_shape(x), self.p, generator=self.generator_for(x.device), scale=scale)
         self._record(x, mask, scale=scale)
         return out
 
@@ -79,10 +78,11 @@ class _AlphaFamily(SpikeDropout):
 
     def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
         a, b = self.affine()
-        m = keep_mask(self._mask_shape(x), self.p, generator=self.generator_for(x.device), dtype=x.dtype)
         # a*(x*m + a'*(1-m)) + b == a*m*(x - a') + (a*a' + b): one fused pass; gradient a*m (zero at drops)
-        out = apply_mask(x, m, a, shift=-ALPHA_PRIME, bias=a * ALPHA_PRIME + b)
-        self._record(x, m, scale=a, shift=-ALPHA_PRIME, bias=a * ALPHA_PRIME + b)
+        shift, bias = -ALPHA_PRIME, a * ALPHA_PRIME + b
+        gen = self.generator_for(x.device)
+        out, m = drop_affine(x, self._mask_shape(x), self.p, generator=gen, scale=a, shift=shift, bias=bias)
+        self._record(x, m, scale=a, shift=shift, bias=bias)
         return out
 
 
