@@ -227,6 +227,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.steps is not None:
         options["steps"] = args.steps
     frame = bench.bench_dropout(**options)
+    import torch
+
+    from snnlab.dropout.kernels import kernel_status
+
+    status = kernel_status()
+    threads = args.threads if args.threads is not None else torch.get_num_threads()
+    print(f"per-element dropout kernel: {status.backend} ({status.reason}); torch threads: {threads}")
     print(bench.format_bench(frame))
     return 0
 
