@@ -233,3 +233,23 @@ def test_train_runs_one_trial_and_stores_it(tmp_path, capsys) -> None:
 def test_train_rejects_bad_flags_naming_them(capsys, argv, names) -> None:
     assert main(argv) == 2
     assert names in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
+    """`snnlab … | head`: the reader goes away; the CLI stops with 141 (SIGPIPE's code), no traceback."""
+    script = (
+        "import sys\n"
+        "from snnlab import cli\n"
+        "def flood(args):\n"
+        "    for _ in range(100_000):\n"
+        "        print('x' * 100)\n"
+        "    return 0\n"
+        "cli.COMMANDS['results'] = flood\n"
+        f"sys.exit(cli.main(['results', '--store', {str(tmp_path / 'r.sqlite')!r}]))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # like `head -c 10`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err

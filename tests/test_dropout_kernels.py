@@ -92,13 +92,23 @@ def test_reference_lanes_are_uniform_and_uncorrelated():
     assert abs(both - 0.09) <= 4 * math.sqrt(0.09 * 0.91 / n)
 
 
-def test_kernel_env_selects_the_plain_path(monkeypatch):
+@needs_c
+@pytest.mark.parametrize("name", ["standard", "alpha"])
+def test_plain_path_gives_the_same_masks_and_outputs(name, monkeypatch):
+    """SNNLAB_DROPOUT_KERNEL=torch (what GPUs and compiler-less machines run): same seed, same numbers."""
+    x = (torch.rand(6, 16, 300, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    fast = make_dropout(name, 0.3, seed=11)
+    out_fast = fast(x)
     monkeypatch.setenv(KERNEL_ENV, "torch")
     assert kernel_status().backend == "torch"
-    drop = make_dropout("standard", 0.3, seed=0)
-    drop(torch.ones(4, 8, 100))
-    _, mask, _ = drop._stats_source
-    assert mask.is_floating_point()  # keep_mask's float mask, not the kernel's uint8 one
+    plain = make_dropout(name, 0.3, seed=11)
+    out_plain = plain(x)
+    assert torch.equal(out_fast, out_plain)
+    assert torch.equal(fast._stats_source[1], plain._stats_source[1])
+    assert fast.last_stats == plain.last_stats
+
+
+def test_kernel_env_value_is_checked(monkeypatch):
     monkeypatch.setenv(KERNEL_ENV, "cuda-please")
     with pytest.raises(ValueError, match=r"SNNLAB_DROPOUT_KERNEL='cuda-please'.*allowed: c, torch"):
         make_dropout("standard", 0.3, seed=0)(torch.ones(4, 8, 100))
@@ -124,7 +134,7 @@ def test_fused_keep_affine_refuses_what_it_does_not_cover():
 
 
 def test_build_failure_warns_and_falls_back(monkeypatch, tmp_path):
-    """No working compiler: a warning that says why, and the methods still work on the plain path."""
+    """No working compiler: a warning that says why, and the methods still work on the plain-PyTorch twin."""
     monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
     monkeypatch.setenv("SNNLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from snnlab.dropout.kernels import draw_seed, fused_applies, fused_keep_affine
+from snnlab.dropout.kernels import draw_seed, fused_applies, fused_keep_affine, reference_keep_affine
 from snnlab.generators import generator_on
 from snnlab.validation import check_choice, check_float
 
@@ -342,12 +342,18 @@ def drop_affine(
     """Draw a keep mask of ``mask_shape`` (broadcast over ``x``) and apply it: ``(out, mask)``.
 
     ``out = scale * mask * (x + shift) + bias``, gradient ``scale * mask``; ``mask`` is 0 where
-    dropped. A mask of ``x``'s own shape on CPU goes through the fused kernel
-    (``snnlab.dropout.kernels``: one pass each way, uint8 mask); anything else through
-    ``keep_mask`` and ``apply_mask``. Both draw from ``generator`` only.
+    dropped. A mask of ``x``'s own shape (a new draw for every element, as the per-step methods
+    need) comes from the counter-based lanes of ``snnlab.dropout.kernels`` with one seed drawn
+    from ``generator``: the fused C kernel on CPU (one pass each way), its plain-PyTorch twin
+    elsewhere or without a compiler, both giving the same uint8 mask and the same output. A
+    broadcast mask (per channel, per sample) is small and goes through ``keep_mask`` and
+    ``apply_mask``.
     """
-    if tuple(mask_shape) == tuple(x.shape) and fused_applies(x):
-        return fused_keep_affine(x, drop, draw_seed(generator), scale=scale, shift=shift, bias=bias)
+    if tuple(mask_shape) == tuple(x.shape):
+        seed = draw_seed(generator)
+        if fused_applies(x):
+            return fused_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
+        return reference_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
     mask = keep_mask(mask_shape, drop, generator=generator, dtype=x.dtype)
     return apply_mask(x, mask, scale, shift=shift, bias=bias), mask
 
