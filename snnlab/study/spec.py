@@ -18,7 +18,10 @@ from typing import Any
 from snnlab.validation import check_choice, check_float, check_int
 
 DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
-SPEC_VERSION = 1  # part of the hash: bump when the meaning of a field changes
+# Part of the hash: bump when the meaning of a field changes, or when what a spec and seed produce
+# changes (v2: the per-step dropout masks come from the counter-based kernel lanes), so that a
+# store never hands back trials that the current code would not reproduce.
+SPEC_VERSION = 2
 
 Scalar = str | int | float | bool | None
 OptionPairs = tuple[tuple[str, Any], ...]
