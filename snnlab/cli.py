@@ -220,7 +220,10 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a micro-benchmark (``snnlab.bench``) and print its table."""
+    import torch
+
     from snnlab import bench
+    from snnlab.dropout.kernels import kernel_status
 
     options = {"device": args.device, "clock": args.clock}
     if args.threads is not None:
@@ -228,10 +231,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.steps is not None:
         options["steps"] = args.steps
     frame = bench.bench_dropout(**options)
-    import torch
-
-    from snnlab.dropout.kernels import kernel_status
-
     status = kernel_status()
     threads = args.threads if args.threads is not None else torch.get_num_threads()
     print(f"per-element dropout kernel: {status.backend} ({status.reason}); torch threads: {threads}")

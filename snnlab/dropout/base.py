@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from snnlab.dropout.kernels import draw_seed, fused_applies, fused_keep_affine, reference_keep_affine
+from snnlab.dropout.kernels import draw_seed, keep_affine, lane_threshold
 from snnlab.generators import generator_on
 from snnlab.validation import check_choice, check_float
 
@@ -228,7 +228,7 @@ def drop_threshold(drop: float | Tensor) -> int | Tensor:
     if isinstance(drop, Tensor):
         k = torch.round(drop.to(torch.float64) * U16_LEVELS).to(torch.int32)
         return (k - 32768).clamp(max=32767).to(torch.int16)
-    return min(int(round(float(drop) * U16_LEVELS)) - 32768, 32767)
+    return lane_threshold(drop) - 32768  # the kernel's uint16 threshold, shifted to int16 lanes
 
 
 def _uniform_lanes(n: int, dtype: torch.dtype, generator: torch.Generator) -> Tensor:
@@ -354,10 +354,7 @@ def drop_affine(
     ``apply_mask``.
     """
     if tuple(mask_shape) == tuple(x.shape):
-        seed = draw_seed(generator)
-        if fused_applies(x):
-            return fused_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
-        return reference_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
+        return keep_affine(x, drop, draw_seed(generator), scale=scale, shift=shift, bias=bias)
     mask = keep_mask(mask_shape, drop, generator=generator, dtype=x.dtype)
     return apply_mask(x, mask, scale, shift=shift, bias=bias), mask
 

@@ -73,7 +73,7 @@ def _logical_shift(z: Tensor, s: int) -> Tensor:
 
 
 def reference_lanes(seed: int, n: int, device: torch.device | str = "cpu") -> Tensor:
-    """The kernel's 16-bit uniform lanes for elements ``0..n-1`` (int32), in plain PyTorch (slow; for tests)."""
+    """The kernel's 16-bit uniform lanes for elements ``0..n-1`` (int32), in plain PyTorch (the twin's draw)."""
     words = (n + LANES - 1) // LANES
     z = torch.arange(1, words + 1, dtype=torch.int64, device=device) * _signed(GAMMA) + _signed(seed)
     z = (z ^ _logical_shift(z, 30)) * _signed(MIX1)
@@ -184,6 +184,7 @@ def kernel_status() -> KernelStatus:
 
 @functools.lru_cache(maxsize=1)
 def _warn_fallback(reason: str) -> None:
+    """Say once per process (the cache remembers it) that the C kernel could not be used, and why."""
     warnings.warn(
         f"snnlab: fused dropout kernel unavailable ({reason}); per-step masks use the plain-PyTorch twin "
         "(the same masks, several times slower on CPU)",
@@ -252,6 +253,15 @@ def fused_keep_affine(
     return _FusedKeepAffine.apply(x, lane_threshold(drop), int(seed) % (1 << 64), float(scale), float(shift), float(bias))
 
 
+def keep_affine(
+    x: Tensor, drop: float, seed: int, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """``fused_keep_affine`` where it applies, else its plain-PyTorch twin: the same ``(out, mask)`` either way."""
+    if fused_applies(x):
+        return _FusedKeepAffine.apply(x, lane_threshold(drop), int(seed) % (1 << 64), float(scale), float(shift), float(bias))
+    return reference_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
+
+
 def draw_seed(generator: torch.Generator) -> int:
     """One 64-bit kernel seed from a module's generator (advances it by one draw)."""
     word = torch.empty((1,), dtype=torch.int64, device=generator.device).random_(-(2**63), None, generator=generator)
@@ -267,6 +277,7 @@ __all__ = [
     "fused_keep_affine",
     "kernel_choice",
     "kernel_status",
+    "keep_affine",
     "lane_threshold",
     "reference_keep_affine",
     "reference_lanes",
