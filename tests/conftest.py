@@ -1,9 +1,10 @@
-"""Shared fixtures: real data from ../shared/data when present, small thread counts for 2-core CI."""
+"""Shared fixtures: real data from ../shared/data when present, the tiny trial, small thread counts for 2-core CI."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -20,3 +21,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_trial() -> dict[str, Any]:
+    """``TrialSpec`` fields of a real trial that trains in about a second on a CPU (digits, 200 images)."""
+    return dict(dataset="digits", train_subset=200, test_subset=100, sizes=(32,), T=4, epochs=2, batch_size=50,
+                lr=5e-3, device="cpu")

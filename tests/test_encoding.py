@@ -1,15 +1,15 @@
-"""Encodings (rate, latency, direct, noisy_repeat) and the Hodgkin–Huxley reference model."""
+"""Encodings (rate, latency, direct, noisy_repeat): ``snnlab/encoding.py``."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 
 from snnlab.encoding import ENCODINGS, direct, encode, latency, noisy_repeat, rate
-from snnlab.hodgkin_huxley import HHTrace, simulate_hh
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -161,43 +161,59 @@ def test_encode_bad_arguments() -> None:
         encode(torch.tensor([[1.5]]), "latency", 3)
 
 
-# --------------------------------------------------------------------------- Hodgkin–Huxley
+# --------------------------------------------------------------------------- validate: value checks are opt-in
 
 
-def test_hh_rests_near_minus_65_without_current() -> None:
-    trace = simulate_hh(np.zeros(2000), dt=0.025)
-    assert isinstance(trace, HHTrace)
-    assert trace.spikes.sum() == 0
-    assert np.all(np.abs(trace.v - (-65.0)) < 0.5)
-    assert trace.time[1] == pytest.approx(0.025) and trace.v.shape == trace.m.shape == (2000,)
+def _encoders(validate: bool) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """One call per public encoder (and ``encode`` per encoding), each with ``validate``."""
+    calls = {
+        "rate": lambda x: rate(x, 4, validate=validate),
+        "latency": lambda x: latency(x, 4, validate=validate),
+        "latency_log": lambda x: latency(x, 4, linear=False, validate=validate),
+        "direct": lambda x: direct(x, 4, validate=validate),
+        "noisy_repeat": lambda x: noisy_repeat(x, 4, validate=validate),
+    }
+    calls.update({f"encode_{n}": (lambda x, n=n: encode(x, n, 4, validate=validate)) for n in ENCODINGS})
+    return calls
 
 
-def test_hh_fires_repetitively_and_rate_grows_with_current() -> None:
-    dt, duration = 0.025, 100.0
-    steps = int(duration / dt)
-    amps = np.array([0.0, 10.0, 20.0, 40.0])
-    trace = simulate_hh(torch.tensor(amps).repeat(steps, 1), dt=dt)
-    counts = trace.spike_count
-    assert counts[0] == 0
-    assert counts[1] >= 5  # ~10 uA/cm^2: repetitive firing (about 60-70 Hz)
-    assert np.all(np.diff(counts) > 0)
-    assert trace.v[:, 1].max() > 20.0  # action potentials overshoot 0 mV
-    # forward Euler with a small step agrees with RK4 on the spike times at 10 uA/cm^2 (first 40 ms)
-    euler = simulate_hh(np.full(4000, 10.0), dt=0.01, method="euler")
-    rk4_times = trace.time[trace.spikes[:, 1]]
-    euler_times = euler.time[euler.spikes]
-    assert len(euler_times) == np.sum(rk4_times < 40.0) >= 2
-    assert np.allclose(euler_times, rk4_times[: len(euler_times)], atol=0.2)
+@pytest.mark.parametrize("call", list(_encoders(False)))
+def test_validate_false_never_reads_values(call: str) -> None:
+    """A meta tensor has no data: any value check (isfinite/min/max -> host) would raise."""
+    x = torch.empty(3, 5, device="meta")
+    out = _encoders(False)[call](x)
+    assert out.shape == (4, 3, 5) and out.device.type == "meta"
+    with pytest.raises(RuntimeError, match="meta"):  # the default reads the values
+        _encoders(True)[call](x)
 
 
-def test_hh_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="method"):
-        simulate_hh(np.zeros(10), method="midpoint")
-    with pytest.raises(ValueError, match="dt"):
-        simulate_hh(np.zeros(10), dt=0.0)
-    with pytest.raises(ValueError, match="shape"):
-        simulate_hh(np.zeros((2, 2, 2)))
-    with pytest.raises(TypeError, match="current"):
-        simulate_hh([0.0, 1.0])
+def test_validate_false_skips_the_value_checks_only() -> None:
+    inf = torch.tensor([[float("inf"), 0.5]])
+    assert torch.equal(direct(inf, 3, validate=False), inf.expand(3, 1, 2))
+    assert torch.equal(encode(inf, "direct", 3, validate=False), inf.expand(3, 1, 2))
+    assert rate(torch.full((2, 3), 0.8), 5, gain=2.0, validate=False).eq(1.0).all()  # gain*x > 1: always fires
+    assert encode(torch.tensor([[-0.1, 0.5]]), "rate", 5, validate=False).shape == (5, 1, 2)
     with pytest.raises(ValueError, match="non-finite"):
-        simulate_hh(np.array([0.0, np.nan]))
+        direct(inf, 3)
+    # the cheap checks (type, dtype, dims, the other arguments) still run
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        encode(np.zeros((2, 3)), "direct", 3, validate=False)
+    with pytest.raises(TypeError, match="floating-point"):
+        rate(torch.zeros(2, 3, dtype=torch.long), 3, validate=False)
+    with pytest.raises(ValueError, match="batch dimension"):
+        latency(torch.tensor(0.5), 3, validate=False)
+    with pytest.raises(ValueError, match="T=0"):
+        noisy_repeat(torch.rand(2, 3), 0, validate=False)
+    for bad in ("no", 0, None):
+        with pytest.raises(TypeError, match="validate must be a bool"):
+            encode(torch.rand(2, 3), "direct", 3, validate=bad)
+        with pytest.raises(TypeError, match="validate must be a bool"):
+            rate(torch.rand(2, 3), 3, validate=bad)
+
+
+@pytest.mark.parametrize("name", ENCODINGS)
+def test_validate_false_gives_bit_identical_outputs(name: str) -> None:
+    x = torch.rand(5, 1, 4, 4, generator=_gen(4))
+    a = encode(x, name, 6, generator=_gen(9))
+    b = encode(x, name, 6, generator=_gen(9), validate=False)
+    assert torch.equal(a, b) and a.dtype == b.dtype and a.stride() == b.stride()

@@ -1,4 +1,5 @@
-"""run_trial / run_trials: resumable sweeps, no retraining, crash safety, real tiny trials, Ray."""
+"""``snnlab/study/runner.py``: run_trial / train_trial / run_trials: resumable sweeps, no retraining,
+crash safety, real tiny trials."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from snnlab.study import ResultsStore, TrialFailed, TrialSpec, grid, run_trial, run_trials
+from snnlab.study import ResultsStore, TrainedTrial, TrialFailed, TrialSpec, grid, run_trial, run_trials, train_trial
 from snnlab.study.store import TrialResult
 
 TESTS = Path(__file__).resolve().parent
@@ -156,12 +158,8 @@ def test_a_sweep_killed_midway_resumes_without_loss_or_duplicates(tmp_path) -> N
     assert (hist.groupby("key")["epoch"].apply(sorted).map(tuple) == (1, 2, 3)).all()
 
 
-TINY = dict(dataset="digits", train_subset=200, test_subset=100, sizes=(32,), T=4, epochs=2, batch_size=50,
-            lr=5e-3, device="cpu")
-
-
-def test_run_trial_trains_a_real_tiny_network_deterministically() -> None:
-    spec = TrialSpec(method="temporal", p=0.3, seed=1, **TINY)
+def test_run_trial_trains_a_real_tiny_network_deterministically(tiny_trial: dict[str, Any]) -> None:
+    spec = TrialSpec(method="temporal", p=0.3, seed=1, **tiny_trial)
     first = run_trial(spec)
     again = run_trial(spec)
     assert first.spec == spec and first.device == "cpu" and first.seconds > 0
@@ -174,27 +172,46 @@ def test_run_trial_trains_a_real_tiny_network_deterministically() -> None:
     assert other_seed.final["train_loss"] != first.final["train_loss"]
 
 
-def test_run_trial_builds_the_other_model_kinds() -> None:
-    ann = run_trial(TrialSpec(model="mlp", method="standard", p=0.2, **{**TINY, "epochs": 1}))
+def test_run_trial_builds_the_other_model_kinds(tiny_trial: dict[str, Any]) -> None:
+    ann = run_trial(TrialSpec(model="mlp", method="standard", p=0.2, **{**tiny_trial, "epochs": 1}))
     assert 0.0 <= ann.final["test_acc"] <= 1.0
-    cnn = run_trial(TrialSpec(model="spiking_cnn", **{**TINY, "epochs": 1, "sizes": (4, 8, 16), "T": 2}))
+    cnn = run_trial(TrialSpec(model="spiking_cnn", **{**tiny_trial, "epochs": 1, "sizes": (4, 8, 16), "T": 2}))
     assert 0.0 <= cnn.final["test_acc"] <= 1.0
     with pytest.raises(ValueError, match="sizes"):
-        run_trial(TrialSpec(model="spiking_cnn", **{**TINY, "sizes": (16,)}))
+        run_trial(TrialSpec(model="spiking_cnn", **{**tiny_trial, "sizes": (16,)}))
 
 
-@pytest.mark.ray
-def test_ray_executor_matches_the_local_one(tmp_path, monkeypatch) -> None:
-    pytest.importorskip("ray")
-    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "180")  # a busy 2-core CI machine starts Ray slowly
-    specs = grid(TrialSpec(method="standard", p=0.2, **TINY), seed=[0, 1, 2, 3])
-    local = ResultsStore(tmp_path / "local.sqlite")
-    run_trials(specs, local, progress=False)
-    remote = ResultsStore(tmp_path / "ray.sqlite")
-    report = run_trials(specs, remote, executor="ray", num_cpus=2, progress=False)
-    assert report.trained == 4 and report.ok
-    cols = ["key", "train_loss", "train_acc", "test_loss", "test_acc"]
-    a = local.frame()[cols].sort_values("key").reset_index(drop=True)
-    b = remote.frame()[cols].sort_values("key").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b)
-    assert len(remote.history()) == 4 * TINY["epochs"]
+def test_train_trial_returns_the_model_and_the_run_trial_result(tiny_trial: dict[str, Any]) -> None:
+    import torch
+
+    from snnlab.data import SplitData
+
+    spec = TrialSpec(method="standard", p=0.2, seed=3, **{**tiny_trial, "epochs": 1, "T": 3})
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def on_model(model: torch.nn.Module) -> None:  # called once, after the build, before training
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    trained = train_trial(spec, on_model=on_model)
+    assert isinstance(trained, TrainedTrial) and isinstance(trained.model, torch.nn.Module)
+    with pytest.raises(AttributeError):
+        trained.model = None  # frozen
+    assert isinstance(trained.train, SplitData) and isinstance(trained.test, SplitData)
+    assert (len(trained.train), len(trained.test)) == (spec.train_subset, spec.test_subset)
+    assert trained.train.name == trained.test.name == "digits"
+    assert len(seen) == 1
+    after = trained.model.state_dict()
+    assert any(not torch.equal(seen[0][k], after[k]) for k in after)  # the hook saw the untrained model
+    plain = run_trial(spec)
+    timing = {"seconds", "total_seconds"}  # wall time: the only fields that differ between two runs
+
+    def untimed(final: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in final.items() if k not in timing}
+
+    assert trained.result.spec == plain.spec and untimed(trained.result.final) == untimed(plain.final)
+    assert set(plain.final) >= {"train_loss", "test_acc"}
+    pd.testing.assert_frame_equal(trained.result.history.drop(columns="seconds"), plain.history.drop(columns="seconds"))
+    with pytest.raises(TypeError, match="on_model"):
+        train_trial(spec, on_model="print")
+    with pytest.raises(TypeError, match="spec must be a TrialSpec"):
+        train_trial(spec.to_json())

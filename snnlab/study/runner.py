@@ -1,5 +1,8 @@
 """Running trials: ``run_trial`` trains one spec; ``run_trials`` runs a list resumably into a store.
 
+``train_trial`` is ``run_trial`` that also returns the trained model and its data (for analyses
+that need weights, e.g. ``snnlab.analysis.importance.train_models``); both train identically.
+
 ``run_trials`` asks the store which specs are already finished, runs only the rest through an
 executor (``local``: in this process; ``ray``: one Ray task per trial), and writes each result
 the moment it arrives. Only this (the driver) process writes the database; workers just return
@@ -16,13 +19,18 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from snnlab.study.spec import TrialSpec, options_dict
 from snnlab.study.store import ResultsStore, TrialResult
 from snnlab.validation import check_choice
+
+if TYPE_CHECKING:  # torch and the data module are imported lazily at run time (a fast CLI start)
+    from torch import nn
+
+    from snnlab.data import SplitData
 
 EXECUTORS = ("local", "ray")
 DATA_SEED = 0  # subsets are drawn with a fixed seed: every trial (and seed) sees the same data
@@ -93,12 +101,31 @@ def build_trial_model(spec: TrialSpec, input_shape: tuple[int, ...], n_classes: 
     return build_model(spec.model, model_sizes(spec, n_features, n_classes), **options)
 
 
-def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = None, progress: bool = False) -> TrialResult:
-    """Train ``spec`` from scratch and return its result (nothing is written anywhere).
+@dataclass(frozen=True)
+class TrainedTrial:
+    """A trial trained in this process, with what the store does not keep: the model itself
+    (trained, left in the mode ``fit`` leaves it in) and the train/test ``SplitData`` it used."""
 
-    Seeds torch with ``spec.seed`` before the model is built, loads the data subsets (drawn
-    with a fixed data seed so every trial sees the same samples), trains with
-    ``snnlab.train.fit`` and evaluates after every epoch.
+    result: TrialResult
+    model: nn.Module
+    train: SplitData
+    test: SplitData
+
+
+def train_trial(
+    spec: TrialSpec,
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    on_model: Callable[[nn.Module], None] | None = None,
+) -> TrainedTrial:
+    """Train ``spec`` from scratch and return its result with the trained model and its data.
+
+    Loads the data subsets (drawn with a fixed data seed so every trial sees the same samples),
+    seeds torch with ``spec.seed``, builds the model, calls ``on_model(model)`` (if given: e.g. to
+    copy the initial weights; it must not change the model or draw from torch's global RNG if the
+    result is to match ``run_trial``), then trains with ``snnlab.train.fit``, evaluating after
+    every epoch. Nothing is written anywhere.
     """
     import torch
 
@@ -108,6 +135,8 @@ def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = Non
 
     if not isinstance(spec, TrialSpec):
         raise TypeError(f"spec must be a TrialSpec, got {type(spec).__name__}")
+    if on_model is not None and not callable(on_model):
+        raise TypeError(f"on_model must be callable (model) -> None or None, got {type(on_model).__name__}")
     started = time.time()
     t0 = time.perf_counter()
     device = resolve_device(spec.device)
@@ -117,11 +146,23 @@ def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = Non
                         seed=DATA_SEED, progress=progress)
     torch.manual_seed(spec.seed)
     model = build_trial_model(spec, train.input_shape, train.n_classes)
+    if on_model is not None:
+        on_model(model)
     history = fit(model, train, test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
                   device=device, progress=progress, weight_decay=spec.weight_decay)
     seconds = time.perf_counter() - t0
-    return TrialResult(spec=spec, history=history.to_frame(), final=dict(history.final), seconds=seconds,
-                       device=device.type, started_at=started, finished_at=time.time(), env=environment())
+    result = TrialResult(spec=spec, history=history.to_frame(), final=dict(history.final), seconds=seconds,
+                         device=device.type, started_at=started, finished_at=time.time(), env=environment())
+    return TrainedTrial(result=result, model=model, train=train, test=test)
+
+
+def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = None, progress: bool = False) -> TrialResult:
+    """Train ``spec`` from scratch and return its result (nothing is written anywhere).
+
+    ``train_trial(spec, ...).result``: the model and data are dropped (the store keeps metrics,
+    not weights); see ``train_trial`` for the seeding and data.
+    """
+    return train_trial(spec, data_root=data_root, progress=progress).result
 
 
 @dataclass

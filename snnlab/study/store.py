@@ -1,6 +1,6 @@
 """``ResultsStore``: trials and their per-epoch history in one embedded SQLite file.
 
-Design (DESIGN.md, "The results store and the runner"):
+Design (docs/design.md, "The results store and the runner"):
 
 - one row per trial in ``trials`` (key = ``TrialSpec.key``, the spec as JSON plus the spec
   fields people filter on as columns, status, timestamps, final metrics, environment) and

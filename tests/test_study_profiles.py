@@ -1,0 +1,41 @@
+"""``snnlab/study/profiles.py``: the profiles and the notebooks' ``notebook_config``."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnlab.study import get_profile, notebook_config
+
+
+def test_profiles_and_notebook_config(tmp_path) -> None:
+    smoke = notebook_config("smoke", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    assert smoke.dataset == "digits" and smoke.epochs == 1 and smoke.seeds == [0]
+    assert smoke.device == "cpu" and smoke.data_root == str(tmp_path)
+    quick = notebook_config("quick", device="cpu", seed=5, data_root=tmp_path)
+    assert len(quick.seeds) >= 3 and quick.seeds[0] == 5 and len(set(quick.seeds)) == len(quick.seeds)
+    assert quick.datasets == ("digits",)  # no MNIST files under tmp_path
+    custom = notebook_config("quick", device="cpu", seeds=2, epochs=4, data_root=tmp_path)
+    assert custom.seeds == [0, 1] and custom.epochs == 4
+    spec = smoke.base_spec(method="temporal", p=0.3)
+    assert spec.dataset == "digits" and spec.T == smoke.T and spec.sizes == (smoke.hidden,)
+    assert spec.epochs == 1 and spec.device == "cpu" and spec.train_subset == smoke.train_subset
+    other = quick.base_spec(dataset="mnist")  # switches to the profile's MNIST settings
+    mnist = get_profile("quick").settings_for("mnist")
+    assert (other.T, other.sizes, other.lr) == (mnist.T, (mnist.hidden,), mnist.lr)
+    store = smoke.store()
+    assert store.path == tmp_path / "s.sqlite" and len(store) == 0
+    assert get_profile("paper").seeds == 5 and set(get_profile("paper").datasets) == {"mnist", "cifar10"}
+    with pytest.raises(ValueError, match="profile"):
+        notebook_config("huge")
+    with pytest.raises(ValueError, match="seeds"):
+        notebook_config("smoke", seeds=0, device="cpu")
+
+
+def test_quick_profile_adds_mnist_when_its_files_are_present(tmp_path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / f"{name}.gz").write_bytes(b"")
+    cfg = notebook_config("quick", device="cpu", data_root=tmp_path)
+    assert cfg.datasets == ("digits", "mnist") and cfg.dataset == "digits"
