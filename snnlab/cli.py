@@ -25,8 +25,11 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+    """The argument parser with every subcommand (dropout methods listed from the registry at build time)."""
+    from snnlab.dropout import available
     from snnlab.study.profiles import PROFILES
+
+    methods = " | ".join(available()).replace("%", "%%")  # argparse formats help with %
 
     parser = argparse.ArgumentParser(prog="snnlab", description="Dropout for spiking neural networks: the study.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,train,sweep,results,bench}")
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--neuron", default="lif")
     train.add_argument("--encoding", default="direct", help="direct | rate | latency | noisy_repeat")
     train.add_argument("-T", "--T", dest="T", type=int, default=16, help="time steps")
-    train.add_argument("--method", default="none", help="dropout method (registry key)")
+    train.add_argument("--method", default="none", help=f"dropout method (registry key): {methods} (default: none)")
     train.add_argument("--p", type=float, default=0.0, help="drop rate")
     train.add_argument("--rescale", default="inverted", help="inverted | none")
     train.add_argument("--epochs", type=int, default=5)

@@ -2,9 +2,11 @@
 conditions on, and an explorer (method + p picker) over the per-neuron drop-probability map.
 
 ``draw_condition`` applies one (method, options, p) to a hidden layer's recorded spikes exactly as
-the model's dropout slot does in training (membrane and the layer's weight as context; for
-``dropconnect`` the following layer's weight is masked) and returns the output, the mask
-statistics and, for the shaped methods, the per-neuron drop probabilities.
+the model's dropout slot does in training (a ``LayerContext`` with what the method declares it
+needs; the following synapse is called through ``method.wrap_next``, so a method that masks
+synapses shows its masked weight) and returns the output, the mask statistics and, for the methods
+with a probability map, the per-neuron drop probabilities. Every list of methods and every
+description here is read from the dropout registry.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from snnlab.analysis.statistics import condition_label
-from snnlab.dropout import DropoutStats, make_dropout
+from snnlab.analysis.statistics import condition_label, study_conditions
+from snnlab.dropout import DropoutStats, LayerContext, SpikeDropout, make_dropout, method_info, methods
+from snnlab.dropout.shaped import FAVORS
 from snnlab.plots.results import probability_map_figure
-from snnlab.validation import check_float, check_int
+from snnlab.validation import check_choice, check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,14 @@ class LayerBatch:
             raise ValueError(f"next_weight must be [out, N={n}], got {getattr(self.next_weight, 'shape', None)}")
 
 
-def record_layer(model: torch.nn.Module, x: Tensor, *, layer: str = "hidden1") -> LayerBatch:
-    """Run ``model`` (eval, no dropout) on ``x`` and return ``layer``'s spikes, membrane and weights."""
-    if not hasattr(model, "record") or not hasattr(model, "outgoing_weights"):
-        raise TypeError(f"model must be a spiking model with record() and outgoing_weights(), got {type(model).__name__}")
+def record_layer(model: nn.Module, x: Tensor, *, layer: str = "hidden1") -> LayerBatch:
+    """Run ``model`` (eval, no dropout) on ``x`` and return ``layer``'s spikes, membrane and weights
+    (the threshold is that of the layer's neuron, ``model.block(layer).neuron.threshold``)."""
+    if not all(hasattr(model, name) for name in ("record", "outgoing_weights", "hidden_weights", "block")):
+        raise TypeError(
+            "model must be a spiking model with record(), hidden_weights(), outgoing_weights() and block(), "
+            f"got {type(model).__name__}"
+        )
     hidden = model.hidden_weights()
     if layer not in hidden:
         raise ValueError(f"layer={layer!r} is not a hidden layer of the model; allowed: {', '.join(map(repr, hidden))}")
@@ -65,9 +72,7 @@ def record_layer(model: torch.nn.Module, x: Tensor, *, layer: str = "hidden1") -
             model(x)
     finally:
         model.train(was_training)
-    idx = list(hidden).index(layer)
-    neuron = model.neurons[idx] if hasattr(model, "neurons") else None
-    threshold = float(getattr(neuron, "threshold", 1.0)) if neuron is not None else 1.0
+    threshold = float(model.block(layer).neuron.threshold)
     return LayerBatch(rec.spikes[layer], rec.membrane[layer], hidden[layer].detach(),
                       model.outgoing_weights()[layer].detach(), threshold)
 
@@ -87,6 +92,37 @@ class ConditionDraw:
     probabilities: Tensor | None
 
 
+class _ProbeSynapse(nn.Module):
+    """A linear synapse holding ``weight`` ``[out, N]`` that remembers the weight it was last called
+    with: what ``wrap_next`` is handed, so that whatever a method does to the next synapse is seen."""
+
+    def __init__(self, weight: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.__dict__["used_weight"] = None  # a plain attribute, whatever the weight is (never a parameter)
+
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        w = self.weight if weight is None else weight
+        self.__dict__["used_weight"] = w
+        return x @ w.T
+
+
+def layer_context(batch: LayerBatch, drop: SpikeDropout) -> LayerContext:
+    """The ``LayerContext`` a block would hand ``drop`` for this layer: the spikes, and only the
+    membrane summary (``drop.membrane``: the trace or its time mean) and weights the method declares."""
+    membrane = None
+    if drop.membrane == "trace":
+        membrane = batch.membrane
+    elif drop.membrane == "mean":
+        membrane = batch.membrane.mean(0, keepdim=True)
+    return LayerContext(
+        spikes=batch.spikes,
+        membrane=membrane,
+        weight=batch.weight if drop.needs_weight else None,
+        next_weight=batch.next_weight,
+    )
+
+
 def draw_condition(
     batch: LayerBatch,
     method: str,
@@ -96,38 +132,47 @@ def draw_condition(
     seed: int = 0,
 ) -> ConditionDraw:
     """Apply ``method`` at rate ``p`` (with ``options``, e.g. ``favor``) to ``batch`` as a model's
-    dropout slot would in training; seeded, so the same arguments give the same mask."""
+    dropout slot would in training; seeded, so the same arguments give the same mask.
+
+    The next synapse (``batch.next_weight``) is called through ``wrap_next`` with the dropped spikes:
+    ``masked_weight`` is the weight it was called with when the method wraps that synapse
+    (DropConnect), else None.
+    """
     if not isinstance(batch, LayerBatch):
         raise TypeError(f"batch must be a LayerBatch (record_layer), got {type(batch).__name__}")
     check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
     opts = dict(options)
-    if method == "membrane":
-        opts.setdefault("threshold", batch.threshold)
-    drop = make_dropout(method, 0.0 if method == "none" else p, seed=check_int("seed", seed), **opts)
+    baseline = method_info(method).family == "baseline"
+    drop = make_dropout(method, 0.0 if baseline else p, seed=check_int("seed", seed), **opts)
     drop.train()
+    probe = _ProbeSynapse(batch.next_weight)
+    synapse = drop.wrap_next(probe)
     with torch.no_grad():
-        out = drop(batch.spikes, membrane=batch.membrane if drop.needs_membrane else None,
-                   weight=batch.weight if drop.needs_weight else None)
-        masked = drop.mask_weight(batch.next_weight) if drop.acts_on == "synapses" else None
+        out = drop(layer_context(batch, drop))
+        synapse(out)
+    masked = None if synapse is probe or probe.used_weight is None else probe.used_weight.detach().clone()
     probs = getattr(drop, "last_probabilities", None)
-    label = condition_label(method, tuple(sorted((k, v) for k, v in opts.items() if k == "favor")))
-    return ConditionDraw(label, method, float(p), out, masked, drop.last_stats if method != "none" else None,
+    label = condition_label(method, opts)
+    return ConditionDraw(label, method, float(p), out, masked, None if baseline else drop.last_stats,
                          None if probs is None else probs.detach().clone())
 
 
 def conditioning_quantity(batch: LayerBatch, method: str) -> tuple[np.ndarray, str]:
-    """What a shaped method scores each neuron by, on this batch: ``(values [N], axis label)``.
+    """What a method with a probability map scores each neuron by, on this batch: ``(values [N], axis label)``.
 
-    ``membrane``: mean membrane / threshold; ``synaptic``: L2 norm of the incoming weights;
-    ``activity`` (and any other method): firing rate on this batch.
+    Read from the method itself (its ``scores`` on the layer's context and its ``score_label``), so a
+    newly registered shaped method needs nothing here.
     """
     if not isinstance(batch, LayerBatch):
         raise TypeError(f"batch must be a LayerBatch (record_layer), got {type(batch).__name__}")
-    if method == "membrane":
-        return (batch.membrane / batch.threshold).mean((0, 1)).cpu().numpy(), "mean membrane / threshold"
-    if method == "synaptic":
-        return batch.weight.norm(dim=1).cpu().numpy(), "incoming weight L2 norm"
-    return (batch.spikes != 0).float().mean((0, 1)).cpu().numpy(), "firing rate (spikes / step)"
+    shaped = methods(probability_map=True)
+    if method not in shaped:
+        raise ValueError(f"method={method!r} has no per-neuron probability map; allowed: {', '.join(map(repr, shaped))}")
+    drop = make_dropout(method, 0.0)
+    with torch.no_grad():
+        scores = drop.scores(layer_context(batch, drop))
+    values = scores.detach().float().expand(batch.spikes.shape[2:]).cpu().numpy()
+    return values, str(getattr(drop, "score_label", "score"))
 
 
 def stats_frame(draws: Sequence[ConditionDraw]) -> pd.DataFrame:
@@ -145,21 +190,25 @@ def stats_frame(draws: Sequence[ConditionDraw]) -> pd.DataFrame:
 
 
 class ProbabilityMapExplorer:
-    """Pick a shaped method (both ``favor`` directions) and ``p``: the per-neuron drop probability
-    against what the method conditions on, recomputed on the recorded batch at every change."""
+    """Pick a method with a per-neuron probability map (``methods(probability_map=True)``), its
+    ``favor`` direction and ``p``: the per-neuron drop probability against what the method
+    conditions on, recomputed on the recorded batch at every change."""
 
-    METHODS = ("membrane", "synaptic", "activity")
-
-    def __init__(self, batch: LayerBatch, *, method: str = "membrane", favor: str = "protect", p: float = 0.3,
+    def __init__(self, batch: LayerBatch, *, method: str | None = None, favor: str = "protect", p: float = 0.3,
                  seed: int = 0) -> None:
         if not isinstance(batch, LayerBatch):
             raise TypeError(f"batch must be a LayerBatch (record_layer), got {type(batch).__name__}")
-        if method not in self.METHODS:
-            raise ValueError(f"method={method!r} is not a shaped method; allowed: {', '.join(map(repr, self.METHODS))}")
+        self.methods = methods(probability_map=True)
+        if not self.methods:
+            raise ValueError("no registered dropout method exposes a probability map (probability_map=True)")
+        method = self.methods[0] if method is None else method
+        if method not in self.methods:
+            raise ValueError(f"method={method!r} has no per-neuron probability map; allowed: {', '.join(map(repr, self.methods))}")
+        check_choice("favor", favor, FAVORS)
         self.batch, self.seed = batch, int(seed)
         style = {"description_width": "90px"}
-        self.method = widgets.Dropdown(options=list(self.METHODS), value=method, description="method", style=style)
-        self.favor = widgets.ToggleButtons(options=["protect", "drop"], value=favor, description="favor", style=style)
+        self.method = widgets.Dropdown(options=list(self.methods), value=method, description="method", style=style)
+        self.favor = widgets.ToggleButtons(options=list(FAVORS), value=favor, description="favor", style=style)
         self.drop_rate = widgets.FloatSlider(value=check_float("p", p, low=0.05, high=0.9), min=0.05, max=0.9, step=0.05,
                                              description="drop rate p", style=style)
         self.summary = widgets.HTML()
@@ -169,9 +218,11 @@ class ProbabilityMapExplorer:
         self.ui = widgets.VBox([widgets.HBox([self.method, self.favor, self.drop_rate]), self.summary, self.figure])
 
     def draw(self) -> ConditionDraw:
-        """One draw with the current controls."""
-        return draw_condition(self.batch, self.method.value, self.drop_rate.value,
-                              options={"favor": self.favor.value}, seed=self.seed)
+        """One draw with the current controls (``favor`` only for methods that take it)."""
+        takes_favor = "favor" in method_info(self.method.value).options
+        self.favor.disabled = not takes_favor
+        options = {"favor": self.favor.value} if takes_favor else {}
+        return draw_condition(self.batch, self.method.value, self.drop_rate.value, options=options, seed=self.seed)
 
     def _figure(self, d: ConditionDraw) -> go.Figure:
         x, label = conditioning_quantity(self.batch, d.method)
@@ -198,32 +249,25 @@ class ProbabilityMapExplorer:
         return d
 
 
-CONDITIONED_ON: dict[str, str] = {
-    "standard": "nothing (Bernoulli per element, new every step)",
-    "dropout2d": "nothing (per channel / feature, new every step)",
-    "feature_alpha": "nothing (per feature, alpha values, new every step)",
-    "alpha": "nothing (per element, alpha values, new every step)",
-    "temporal": "nothing, but held over the whole window",
-    "membrane": "mean membrane potential / threshold",
-    "synaptic": "L2 norm of the neuron's incoming weights",
-    "activity": "the neuron's firing rate in this forward",
-    "dropconnect": "nothing (per synapse of the next layer, held over the window)",
-}
-
-
-def describe_conditions(conditions: Sequence[tuple[str, Sequence[tuple[str, Any]]]]) -> pd.DataFrame:
-    """What each condition conditions on and how its mask is laid out, read from the registered
-    classes (``needs_membrane``, ``needs_weight``, ``acts_on``) and ``CONDITIONED_ON``."""
+def describe_conditions(conditions: Sequence[tuple[str, Sequence[tuple[str, Any]]]] | None = None) -> pd.DataFrame:
+    """What each condition (default: the study's grid, ``study_conditions()``) conditions on, which
+    direction it takes, what it needs from its layer and what it acts on, read from the registry
+    (``method_info``) and, for the direction, the values of the method's naming options."""
+    if conditions is None:
+        conditions = study_conditions()
     rows = []
     for method, options in conditions:
-        module = make_dropout(method, 0.0)
-        cls = type(module)
+        info = method_info(method)
         opts = dict(options)
+        module = make_dropout(method, 0.0, **opts)
+        naming = type(module).label_options
+        direction = ", ".join(str(opts.get(name, getattr(module, name, "—"))) for name in naming) or "—"
+        needs = [name for name, flag in (("membrane", info.membrane is not None), ("weight", info.needs_weight)) if flag]
         rows.append({
-            "label": condition_label(method, tuple(options)),
-            "conditions on": CONDITIONED_ON.get(method, "see the method's docstring"),
-            "direction": str(opts.get("favor", getattr(module, "favor", "—"))),
-            "needs": ", ".join(n for n, flag in (("membrane", cls.needs_membrane), ("weight", cls.needs_weight)) if flag) or "spikes only",
-            "acts on": cls.acts_on,
+            "label": condition_label(method, options),
+            "conditions on": info.conditions_on,
+            "direction": direction,
+            "needs": ", ".join(needs) or "spikes only",
+            "acts on": info.acts_on,
         })
     return pd.DataFrame(rows)

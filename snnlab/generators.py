@@ -1,6 +1,10 @@
-"""Seeded ``torch.Generator``s created lazily on the device where they are first needed."""
+"""Seeded randomness: ``torch.Generator``s created lazily on the device where they are first
+needed, and parameter initialisation from a seed that leaves the global RNG alone."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -16,3 +20,14 @@ def generator_on(current: torch.Generator | None, device: torch.device, seed: in
     g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
+
+
+@contextmanager
+def seeded_init(seed: int | None) -> Iterator[None]:
+    """Initialise parameters (or draw default seeds) from ``seed`` without touching the caller's global RNG state."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield

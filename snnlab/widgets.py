@@ -9,6 +9,7 @@ and shows itself as ``explorer.ui``. The computations are plain functions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import ipywidgets as widgets
@@ -18,30 +19,33 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from snnlab.dropout import DropoutStats, SpikeDropout, available, make_dropout
+from snnlab.dropout import DropoutStats, LayerContext, available, make_dropout, method_info
+from snnlab.dropout import methods as registry_methods
 from snnlab.neurons import LIF
 from snnlab.plots.dropout import CREATED_COLOR, REMOVED_COLOR, mask_snapshot_figure
 from snnlab.plots.neurons import SPIKE_COLOR, THRESHOLD_COLOR, spike_times
 from snnlab.plots.style import TEMPLATE, method_color
 from snnlab.validation import check_choice, check_float, check_int
 
-CLASSIC_METHODS = ("standard", "dropout2d", "feature_alpha", "alpha")
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "CLASSIC_METHODS":  # kept for old imports: the registry's classic family, read at access time
+        return registry_methods(family="classic")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def method_class(name: str) -> type[SpikeDropout]:
-    """The class behind a registry key (built once at p=0 to read its class attributes)."""
-    return type(make_dropout(name, 0.0))
-
-
-def spike_methods(candidates: tuple[str, ...] | None = None) -> tuple[str, ...]:
+def spike_methods(candidates: Sequence[str] | None = None) -> tuple[str, ...]:
     """Registered dropout methods that act on spikes (not on synapses), in registry order.
 
     ``candidates`` restricts the answer to those names (unknown or synapse-acting ones are left out).
     """
-    names = [n for n in available() if method_class(n).acts_on == "spikes"]
+    if isinstance(candidates, str):
+        raise TypeError(f"candidates must be a sequence of method names, got the string {candidates!r}")
+    names = registry_methods(acts_on="spikes")
     if candidates is not None:
-        names = [n for n in names if n in candidates]
-    return tuple(names)
+        wanted = set(candidates)
+        names = tuple(n for n in names if n in wanted)
+    return names
 
 
 def apply_dropout(
@@ -55,20 +59,24 @@ def apply_dropout(
 ) -> tuple[Tensor, DropoutStats | None]:
     """One training-mode draw of ``method`` at rate ``p`` on ``spikes[T, B, N]``: ``(output, last_stats)``.
 
-    ``none`` is the identity and ignores ``p`` (its stats are None). The module is seeded with ``seed`` so
-    the same arguments give the same mask.
+    The method gets a ``LayerContext`` with the membrane (trace ``[T, B, N]``) and the weight
+    driving the layer (``[N, in]``) only if it declares it needs them (``method_info``). The baseline
+    (``none``) is the identity and ignores ``p`` (its stats are None). The module is seeded with
+    ``seed`` so the same arguments give the same mask.
     """
     check_choice("method", method, available())
     check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
-    drop = make_dropout(method, 0.0 if method == "none" else p, seed=seed)
-    drop.train()
-    if drop.needs_membrane and membrane is None:
+    info = method_info(method)
+    if info.membrane is not None and membrane is None:
         raise ValueError(f"method {method!r} shapes its mask from the membrane potential; pass membrane=")
-    if drop.needs_weight and weight is None:
+    if info.needs_weight and weight is None:
         raise ValueError(f"method {method!r} shapes its mask from the synaptic weight; pass weight=")
+    drop = make_dropout(method, 0.0 if info.family == "baseline" else p, seed=seed)
+    drop.train()
+    ctx = LayerContext(spikes, membrane=membrane if info.membrane is not None else None,
+                       weight=weight if info.needs_weight else None)
     with torch.no_grad():
-        out = drop(spikes, membrane=membrane if drop.needs_membrane else None,
-                   weight=weight if drop.needs_weight else None)
+        out = drop(ctx)
     return out, drop.last_stats
 
 
@@ -117,7 +125,7 @@ def simulate_population(
     weight = gain * torch.rand(n_neurons, n_inputs, generator=g) * (2.0 / (n_inputs * input_rate))
     current = amplitude * inputs @ weight.T  # [T, 1, N]
     with torch.no_grad():
-        spikes, membrane = LIF(beta, threshold=threshold).forward_trace(current)
+        spikes, membrane, _ = LIF(beta, threshold=threshold).run(current, trace=True)
     outputs, stats = apply_dropout(method, p, spikes, membrane=membrane, weight=weight, seed=seed)
     return PopulationRun(current[:, 0], membrane[:, 0], spikes[:, 0], outputs[:, 0], weight, stats)
 
@@ -140,7 +148,7 @@ class NeuronExplorer:
     def __init__(
         self,
         *,
-        methods: tuple[str, ...] | None = None,
+        methods: Sequence[str] | None = None,
         method: str = "standard",
         threshold: float = 1.0,
         beta: float = 0.9,
@@ -229,7 +237,9 @@ class MaskStatsExplorer:
 
     Each change draws one mask (seeded) on the given spikes, as the model's dropout slot would in training,
     and updates the bars (dropped entries, removed spikes, drops on silent units) and the histogram of the
-    values handed to the next layer.
+    values handed to the next layer. ``methods`` (default: every registered spike-acting method) is
+    narrowed to those usable with the context given (a method that needs the membrane or the weight
+    is offered only when it is passed).
     """
 
     def __init__(
@@ -238,7 +248,7 @@ class MaskStatsExplorer:
         *,
         membrane: Tensor | None = None,
         weight: Tensor | None = None,
-        methods: tuple[str, ...] | None = CLASSIC_METHODS + ("temporal",),
+        methods: Sequence[str] | None = None,
         method: str | None = None,
         p: float = 0.3,
         seed: int = 0,
@@ -246,11 +256,11 @@ class MaskStatsExplorer:
         if not isinstance(spikes, Tensor) or spikes.dim() < 3:
             raise ValueError(f"spikes must be a [T, B, N] tensor, got {getattr(spikes, 'shape', type(spikes).__name__)}")
         self.spikes, self.membrane, self.weight, self.seed = spikes.detach(), membrane, weight, int(seed)
-        usable = [m for m in spike_methods(methods) if m != "none"]
+        usable = [m for m in spike_methods(methods) if method_info(m).family != "baseline"]
         if membrane is None:
-            usable = [m for m in usable if not method_class(m).needs_membrane]
+            usable = [m for m in usable if method_info(m).membrane is None]
         if weight is None:
-            usable = [m for m in usable if not method_class(m).needs_weight]
+            usable = [m for m in usable if not method_info(m).needs_weight]
         if not usable:
             raise ValueError(f"methods={methods!r} leaves no registered dropout method usable here; available: {available()}")
         self.methods = tuple(usable)

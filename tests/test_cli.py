@@ -253,3 +253,16 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 141
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
+
+
+def test_train_help_lists_the_registered_dropout_methods(capsys) -> None:
+    """The method list of ``snnlab train --help`` is read from the registry when the parser is built."""
+    import re
+
+    from snnlab.dropout import available
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    assert re.search(r"--method METHOD dropout method \(registry key\): " + re.escape(" | ".join(available())), text)

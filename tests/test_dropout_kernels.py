@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from snnlab.dropout import kernels, make_dropout
+from snnlab.dropout import LayerContext, kernels, make_dropout
 from snnlab.dropout.kernels import (
     KERNEL_ENV,
     fused_keep_affine,
@@ -98,11 +98,11 @@ def test_plain_path_gives_the_same_masks_and_outputs(name, monkeypatch):
     """SNNLAB_DROPOUT_KERNEL=torch (what GPUs and compiler-less machines run): same seed, same numbers."""
     x = (torch.rand(6, 16, 300, generator=torch.Generator().manual_seed(3)) < 0.3).float()
     fast = make_dropout(name, 0.3, seed=11)
-    out_fast = fast(x)
+    out_fast = fast(LayerContext(x))
     monkeypatch.setenv(KERNEL_ENV, "torch")
     assert kernel_status().backend == "torch"
     plain = make_dropout(name, 0.3, seed=11)
-    out_plain = plain(x)
+    out_plain = plain(LayerContext(x))
     assert torch.equal(out_fast, out_plain)
     assert torch.equal(fast._stats_source[1], plain._stats_source[1])
     assert fast.last_stats == plain.last_stats
@@ -111,7 +111,7 @@ def test_plain_path_gives_the_same_masks_and_outputs(name, monkeypatch):
 def test_kernel_env_value_is_checked(monkeypatch):
     monkeypatch.setenv(KERNEL_ENV, "cuda-please")
     with pytest.raises(ValueError, match=r"SNNLAB_DROPOUT_KERNEL='cuda-please'.*allowed: c, torch"):
-        make_dropout("standard", 0.3, seed=0)(torch.ones(4, 8, 100))
+        make_dropout("standard", 0.3, seed=0)(LayerContext(torch.ones(4, 8, 100)))
 
 
 @needs_c
@@ -119,11 +119,11 @@ def test_classic_methods_use_the_kernel_on_cpu_and_not_for_broadcast_masks():
     x = torch.ones(4, 8, 100)
     for name in ("standard", "dropout2d", "alpha", "feature_alpha"):
         drop = make_dropout(name, 0.3, seed=0)
-        drop(x)
+        drop(LayerContext(x))
         assert drop._stats_source[1].dtype == torch.uint8, name
     conv = torch.ones(4, 8, 3, 5, 5)  # per-channel masks [T, B, C, 1, 1] are broadcast: plain path
     drop = make_dropout("dropout2d", 0.3, seed=0)
-    drop(conv)
+    drop(LayerContext(conv))
     assert drop._stats_source[1].shape == (4, 8, 3, 1, 1)
     assert drop.last_stats is not None and 0.0 < drop.last_stats.dropped_fraction < 1.0
 
@@ -147,11 +147,11 @@ def test_build_failure_warns_and_falls_back(monkeypatch, tmp_path):
         assert status.backend == "torch" and "false failed" in status.reason
         drop = make_dropout("standard", 0.3, seed=0)
         with pytest.warns(UserWarning, match="fused dropout kernel unavailable"):
-            out = drop(torch.ones(4, 8, 100))
+            out = drop(LayerContext(torch.ones(4, 8, 100)))
         assert set(out.unique().tolist()) <= {0.0, torch.tensor(1 / 0.7).item()}
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # said once per process, not at every forward
-            drop(torch.ones(4, 8, 100))
+            drop(LayerContext(torch.ones(4, 8, 100)))
     finally:
         kernels._load.cache_clear()
         kernels._warn_fallback.cache_clear()

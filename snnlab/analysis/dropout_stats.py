@@ -18,7 +18,7 @@ COLUMNS = ("layer", "method", "p", "rescale", "n_batches", "n_samples") + STAT_F
 def _slots(model: nn.Module) -> list[tuple[str, SpikeDropout]]:
     """(layer name, dropout module) pairs: ``model.dropouts`` named by ``model.layer_names`` when present."""
     drops = getattr(model, "dropouts", None)
-    if isinstance(drops, nn.ModuleList) and all(isinstance(d, SpikeDropout) for d in drops):
+    if isinstance(drops, (tuple, list, nn.ModuleList)) and drops and all(isinstance(d, SpikeDropout) for d in drops):
         names = list(getattr(model, "layer_names", []))
         return [(names[i] if i < len(names) else f"slot{i}", d) for i, d in enumerate(drops)]
     return [(name, m) for name, m in model.named_modules() if isinstance(m, SpikeDropout)]
@@ -91,7 +91,7 @@ def dropout_stats_over(
             m.train(training)
     rows = []
     for i, (name, d) in enumerate(slots):
-        row = {"layer": name, "method": d.name, "p": d.p, "rescale": d.rescale, "n_batches": done, "n_samples": seen}
+        row = {"layer": name, "method": d.key, "p": d.p, "rescale": d.rescale, "n_batches": done, "n_samples": seen}
         for f in STAT_FIELDS[:4]:
             row[f] = sums[i][f] / weights[i][f] if weights[i][f] > 0 else math.nan
         row["out_min"] = lo[i] if lo[i] != math.inf else math.nan

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from scipy import stats as sps
 from torch import Tensor, nn
 
 from snnlab.validation import check_choice, check_int
+
+if TYPE_CHECKING:  # snnlab.study is imported lazily at run time, inside train_models
+    from snnlab.study import ResultsStore
 
 ABLATION_METRICS = ("accuracy", "loss")
 
@@ -284,58 +287,61 @@ class TrainedModel:
     test: Any
 
 
-def train_models(specs: Sequence[Any], *, data_root: str | None = None, progress: bool = False) -> list[TrainedModel]:
-    """Train every ``TrialSpec`` exactly as ``snnlab.study.run_trial`` does (same data subsets, same
-    seeding, same model construction), but keep the models: the importance analysis needs weights.
+def train_models(
+    specs: Sequence[Any],
+    *,
+    data_root: str | None = None,
+    progress: bool = False,
+    store: ResultsStore | None = None,
+) -> list[TrainedModel]:
+    """Train every ``TrialSpec`` through ``snnlab.study.runner.train_trial`` (the same data subsets,
+    seeding, model construction and training as ``run_trial``) and keep the models: the importance
+    analysis needs weights. ``init_outgoing`` is copied right after the model is built.
 
-    Datasets are loaded once per (dataset, subsets, device) within the call.
+    With ``store`` (a ``snnlab.study.ResultsStore``) each trial's result is also written there as
+    it finishes, as ``run_trials`` would (replacing an earlier copy of the same spec).
+    Test splits of identical (dataset, subset, device) are shared between the returned models.
     """
     from snnlab.analysis.statistics import condition_label
-    from snnlab.data import load_dataset
-    from snnlab.device import resolve_device
-    from snnlab.study import TrialSpec
-    from snnlab.study.runner import DATA_SEED, build_trial_model
-    from snnlab.train import fit
+    from snnlab.study import ResultsStore, TrialSpec
+    from snnlab.study.runner import train_trial
 
     specs = list(specs)
     for i, s in enumerate(specs):
         if not isinstance(s, TrialSpec):
             raise TypeError(f"specs[{i}] must be a TrialSpec, got {type(s).__name__}")
-    cache: dict[tuple, tuple[Any, Any]] = {}
+    if store is not None and not isinstance(store, ResultsStore):
+        raise TypeError(f"store must be a ResultsStore or None, got {type(store).__name__}")
+    tests: dict[tuple, Any] = {}  # one test split per (dataset, subset, device): the data are identical
     out = []
     for spec in specs:
-        device = resolve_device(spec.device)
-        key = (spec.dataset, spec.train_subset, spec.test_subset, str(device))
-        if key not in cache:
-            cache[key] = tuple(
-                load_dataset(spec.dataset, split, root=data_root, subset=sub, device=device, seed=DATA_SEED)
-                for split, sub in (("train", spec.train_subset), ("test", spec.test_subset))
-            )
-        train, test = cache[key]
-        torch.manual_seed(spec.seed)
-        model = build_trial_model(spec, train.input_shape, train.n_classes)
-        init = {k: w.detach().clone() for k, w in model.outgoing_weights().items()}
-        history = fit(model, train, test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
-                      device=device, progress=progress, weight_decay=spec.weight_decay)
+        init: dict[str, Tensor] = {}
+
+        def keep_init(model: nn.Module, init: dict[str, Tensor] = init) -> None:
+            init.update({k: w.detach().clone() for k, w in model.outgoing_weights().items()})
+
+        trial = train_trial(spec, data_root=data_root, progress=progress, on_model=keep_init)
+        if store is not None:
+            store.put(trial.result)
+        test = tests.setdefault((spec.dataset, spec.test_subset, str(trial.test.x.device)), trial.test)
         label = condition_label(spec.method, spec.method_options, spec.model)
-        out.append(TrainedModel(spec, label, model.eval(), init, history.to_frame(), test))
+        out.append(TrainedModel(spec, label, trial.model.eval(), init, trial.result.history, test))
     return out
 
 
 def weight_scores(model: nn.Module, layer: str = "hidden1") -> np.ndarray:
-    """Outgoing-weight-norm importance of ``layer``'s neurons in a spiking model (``outgoing_weights()``).
+    """Outgoing-weight-norm importance of ``layer``'s neurons in a spiking model (``outgoing_synapses()``).
 
-    For ``DelayedSNN`` (several delayed synapses per connection) the K synapses of a neuron are pooled.
+    Where a synapse has several delayed connections per pair of neurons (``DelayedSNN``: ``taps``)
+    the connections of a neuron are pooled.
     """
-    if not hasattr(model, "outgoing_weights"):
-        raise TypeError(f"model must be a spiking model with outgoing_weights(), got {type(model).__name__}")
-    weights = model.outgoing_weights()
-    if layer not in weights:
-        raise ValueError(f"layer={layer!r} is not a hidden layer; allowed: {', '.join(map(repr, weights))}")
-    w = weights[layer]
-    reader = getattr(model, "readout_layer", None)  # DelayedSNN's SRM readout: [out, hidden * K]
-    k = len(reader.delays) if reader is not None and hasattr(reader, "delays") else 1
-    return outgoing_weight_norm(w, synapses_per_neuron=k).cpu().numpy()
+    if not hasattr(model, "outgoing_synapses"):
+        raise TypeError(f"model must be a spiking model with outgoing_synapses(), got {type(model).__name__}")
+    synapses = model.outgoing_synapses()
+    if layer not in synapses:
+        raise ValueError(f"layer={layer!r} is not a hidden layer; allowed: {', '.join(map(repr, synapses))}")
+    synapse = synapses[layer]
+    return outgoing_weight_norm(synapse.weight, synapses_per_neuron=synapse.taps).cpu().numpy()
 
 
 def rank_stability(

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from snnlab.dropout import condition_label as registry_condition_label
+from snnlab.dropout import conditions as registry_conditions
 from snnlab.validation import check_choice, check_float
 
 ALTERNATIVES = ("two-sided", "less", "greater")
@@ -287,33 +289,37 @@ def verdict_sentence(table: pd.DataFrame, *, group: str = "method", metric_label
 
 ANN_MODELS = ("mlp", "cnn")
 
-# The dropout conditions the study compares, as (method, method_options) pairs. The shaped methods
-# appear in both directions (``favor``); their labels come from ``condition_label``.
-CLASSIC_CONDITIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("standard", ()), ("dropout2d", ()), ("feature_alpha", ()), ("alpha", ()),
-)
-SNN_AWARE_CONDITIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("temporal", ()),
-    ("membrane", (("favor", "protect"),)), ("membrane", (("favor", "drop"),)),
-    ("synaptic", (("favor", "protect"),)), ("synaptic", (("favor", "drop"),)),
-    ("activity", ()),  # default favor="protect" (LTMD: protect the most active)
-    ("dropconnect", ()),
-)
+Conditions = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+
+def study_conditions(family: str | Iterable[str] | None = None) -> Conditions:
+    """The dropout conditions the study compares, as ``(method, method_options)`` pairs, read from the
+    registry at call time (``snnlab.dropout.conditions``): every method but the baseline (or those of
+    ``family``: ``"classic"``, ``"snn_aware"``) with each of its option presets, in registry order.
+    The shaped methods appear in both directions (``favor``); a newly registered method appears here
+    with no change to this module."""
+    return tuple((c.method, c.options) for c in registry_conditions(family=family))
+
+
+def __getattr__(name: str) -> Conditions:
+    # CLASSIC_CONDITIONS / SNN_AWARE_CONDITIONS: computed from the registry at access time, so a
+    # method registered after import appears in them too.
+    if name == "CLASSIC_CONDITIONS":
+        return study_conditions("classic")
+    if name == "SNN_AWARE_CONDITIONS":
+        return study_conditions("snn_aware")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def condition_label(method: str, method_options: Iterable[tuple[str, object]] = (), model: str = "spiking_mlp") -> str:
     """The name a condition carries in tables and legends (and picks its colour in ``plots.style``):
-    the dropout method, with ``_<favor>`` for the shaped methods' direction (``membrane_protect``),
-    ``ann`` / ``ann_standard`` for the ANN baselines."""
+    the registry's label (the method, with ``_<value>`` for each naming option, e.g.
+    ``membrane_protect``), or ``ann`` / ``ann_<method>`` for the ANN baselines."""
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, got {type(method).__name__} ({method!r})")
-    options = dict(method_options or ())
-    label = method
-    if "favor" in options and method != "none":
-        label = f"{method}_{options['favor']}"
     if model in ANN_MODELS:
-        label = "ann" if method == "none" else f"ann_{method}"
-    return label
+        return "ann" if method == "none" else f"ann_{method}"
+    return registry_condition_label(method, method_options or ())
 
 
 def label_conditions(frame: pd.DataFrame) -> pd.Series:
@@ -332,15 +338,19 @@ def label_conditions(frame: pd.DataFrame) -> pd.Series:
 def comparison_specs(
     base: Any,
     *,
-    conditions: Sequence[tuple[str, Iterable[tuple[str, object]]]],
+    conditions: Sequence[tuple[str, Iterable[tuple[str, object]]]] | None = None,
     p_values: Sequence[float],
     seeds: Sequence[int],
     ann_model: str | None = "mlp",
 ) -> list[Any]:
     """The trials of one comparison on ``base`` (a ``TrialSpec``): the base network without dropout,
-    every condition at every ``p``, and (unless ``ann_model`` is None) the ANN of the same shape
-    without dropout and with standard dropout at every ``p`` — each for every seed."""
+    every condition (default: ``study_conditions()``, the registry's whole grid) at every ``p``, and
+    (unless ``ann_model`` is None) the ANN of the same shape without dropout and with standard dropout
+    at every ``p`` — each for every seed."""
     from snnlab.study import TrialSpec
+
+    if conditions is None:
+        conditions = study_conditions()
 
     if not isinstance(base, TrialSpec):
         raise TypeError(f"base must be a TrialSpec, got {type(base).__name__}")

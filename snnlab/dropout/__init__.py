@@ -1,14 +1,39 @@
 """Dropout for spiking networks: classic methods migrated as-is and SNN-aware methods.
 
-``make_dropout(name, p, **options)`` builds any method by its registry key; see DESIGN.md.
+``make_dropout(key, p, **options)`` builds any method by its registry key (see docs/design.md).
+Every module of this package that defines a method registers it with ``@register``; the modules
+are imported here in a fixed order (the baseline, the classic methods, then the rest by name), so
+a new method is one new module and appears in every catalogue with no other file changed.
 """
 
-from snnlab.dropout.base import DropoutStats, SpikeDropout, mc_mode
-from snnlab.dropout.registry import available, make_dropout, register
-from snnlab.dropout import baseline  # noqa: F401  (registers "none"; keep first)
-from snnlab.dropout import classic  # noqa: F401  (standard, dropout2d, feature_alpha, alpha)
-from snnlab.dropout import temporal  # noqa: F401  (temporal)
-from snnlab.dropout import shaped  # noqa: F401  (membrane, synaptic, activity)
-from snnlab.dropout import dropconnect  # noqa: F401  (dropconnect)
+import importlib
+import pkgutil
 
-__all__ = ["DropoutStats", "SpikeDropout", "available", "make_dropout", "mc_mode", "register"]
+from snnlab.dropout.base import FAMILIES, LayerContext, SpikeDropout
+from snnlab.dropout.registry import (
+    Condition,
+    MethodInfo,
+    available,
+    condition_label,
+    conditions,
+    label_color,
+    make_dropout,
+    method_class,
+    method_info,
+    methods,
+    register,
+    unregister,
+)
+from snnlab.dropout.slots import make_slots
+from snnlab.dropout.stats import DropoutStats
+from snnlab.dropout.mc import mc_mode
+
+_FIRST = ("baseline", "classic", "temporal", "shaped", "dropconnect")  # the order of docs/design.md's table
+for _name in _FIRST + tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _FIRST)):
+    importlib.import_module(f"{__name__}.{_name}")
+
+__all__ = [
+    "FAMILIES", "Condition", "DropoutStats", "LayerContext", "MethodInfo", "SpikeDropout", "available",
+    "condition_label", "conditions", "label_color", "make_dropout", "make_slots", "mc_mode", "method_class", "method_info",
+    "methods", "register", "unregister",
+]

@@ -1,73 +1,80 @@
-"""The dropout contract shared by every method (see DESIGN.md, "Dropout: the contract").
+"""The dropout contract shared by every method (see docs/design.md, "Dropout: the contract").
 
-Every method is a ``SpikeDropout``: an ``nn.Module`` acting on spikes ``x`` of shape
-``[T, B, ...]`` with optional context from the layer (``membrane=[T, B, ...]``,
-``weight=`` the weight matrix of the layer that produced ``x``, rows = neurons).
-Methods that act on synapses (``acts_on == "synapses"``) instead transform the
-*following* layer's weight through ``mask_weight``.
+Every method is a ``SpikeDropout``: an ``nn.Module`` called by its spiking block with one
+``LayerContext`` (the layer's spikes ``[T, B, ...]``, the neuron-state summary the method asked
+for, the weight of the synapse it sits behind and of the synapse after it). It returns the dropped
+spikes and keeps its ``last_stats``; it applies its own inference scaling. A method never reaches
+into a model, and a model never branches on a method: the block reads only what the method
+declares it needs (``membrane``), and ``wrap_next`` lets a method wrap the following synapse
+(DropConnect) once, when the model is built.
 
-How a model uses a slot (see ``snnlab.models``)::
-
-    y = drop(spikes, membrane=membrane if drop.needs_membrane else None,
-             weight=layer_weight if drop.needs_weight else None)
-    if drop.inference_scale != 1.0:  # rescale="none" at inference
-        y = y * drop.inference_scale
-    w_next = drop.mask_weight(next_weight) if drop.acts_on == "synapses" else next_weight
+Each class carries its own description (registry key, label, family, what it conditions on,
+whether its mask is time-consistent and causal, rescale modes, option presets, colour): the
+registry (``snnlab.dropout.registry``) and every catalogue of the study read it from there.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from snnlab.dropout.kernels import draw_seed, keep_affine, lane_threshold
+from snnlab.dropout.masks import mask_stats
+from snnlab.dropout.stats import DropoutStats
 from snnlab.generators import generator_on
 from snnlab.validation import check_choice, check_float
 
 RESCALES = ("inverted", "none")
+FAMILIES = ("baseline", "classic", "snn_aware")
+MEMBRANE_SUMMARIES = ("trace", "mean")
 
 
 @dataclass(frozen=True)
-class DropoutStats:
-    """What the last training forward of a dropout module did to its input.
+class LayerContext:
+    """What a spiking block hands its dropout method at every forward.
 
-    ``dropped_fraction``: fraction of mask entries that dropped (over every t, sample, unit).
-    ``spikes_removed``: fraction of the input's spikes (non-zero entries) that were dropped.
-    ``silent_fraction``: fraction of dropped (sample, unit) pairs whose unit was silent over the whole window.
-    ``out_mean`` / ``out_min`` / ``out_max``: of the output values (rescaling makes them non-binary,
-    the alpha variants make them negative).
+    ``spikes``: the layer's outputs ``[T, B, ...]``. ``membrane``: the neuron-state summary the
+    method declared (``SpikeDropout.membrane``): the trace ``[T, B, ...]`` or the time mean
+    ``[1, B, ...]`` (a neuron may hand the trace for a mean; consumers take the mean over time),
+    None when nothing was asked. ``weight``: the weight of the synapse driving the layer (first
+    dimension = the layer's neurons or channels). ``next_weight``: the weight of the synapse the
+    layer drives (second dimension = its neurons), None at the top.
     """
 
-    method: str
-    p: float
-    dropped_fraction: float
-    spikes_removed: float
-    silent_fraction: float
-    out_mean: float
-    out_min: float
-    out_max: float
+    spikes: Tensor
+    membrane: Tensor | None = None
+    weight: Tensor | None = None
+    next_weight: Tensor | None = None
 
 
 class SpikeDropout(nn.Module):
-    """Base class of every dropout method. Subclasses implement ``_drop`` (not ``_apply``: that name belongs to nn.Module) (and ``mask_weight`` for synapses)."""
+    """Base class of every dropout method.
 
-    name: ClassVar[str] = "base"
-    needs_membrane: ClassVar[bool] = False
-    # What of the membrane the method reads: "trace" (the full ``[T, B, ...]``) or "time_mean" (only its
-    # mean over T). A "time_mean" method also accepts ``membrane=[1, B, ...]`` holding that mean, which
-    # a model can produce without stacking the whole trace (``LIF.forward_mean_membrane``); handing it
-    # the full trace stays valid (recording does).
-    membrane_summary: ClassVar[str] = "trace"
-    needs_weight: ClassVar[bool] = False
-    acts_on: ClassVar[str] = "spikes"  # or "synapses"
+    Subclasses implement ``_drop(ctx)`` (not ``_apply``: that name belongs to nn.Module) and set
+    the class attributes that describe them (below); ``snnlab.dropout.registry.register`` adds
+    them to the catalogue.
+    """
+
+    # ---- what the method is (read by the registry, plots, widgets, statistics and the CLI)
+    key: ClassVar[str] = "base"
+    label: ClassVar[str] = "base"  # display name
+    family: ClassVar[str] = "baseline"  # one of FAMILIES
+    conditions_on: ClassVar[str] = "nothing"  # what its mask depends on, in words
+    time_consistent: ClassVar[bool] = False  # the same mask at every t for a sample (default options)
+    causal: ClassVar[bool] = True  # the mask at step t uses only steps <= t of the same sample
     supported_rescale: ClassVar[tuple[str, ...]] = RESCALES
     extra_options: ClassVar[tuple[str, ...]] = ()  # method-specific keyword options
+    label_options: ClassVar[tuple[str, ...]] = ()  # options whose value is part of a condition's label
+    presets: ClassVar[tuple[dict[str, Any], ...]] = ({},)  # the option sets the study compares
+    color: ClassVar[str] = "#7f7f7f"
+    variant_colors: ClassVar[dict[str, str]] = {}  # label suffix (an option value) -> colour
+    probability_map: ClassVar[bool] = False  # exposes per-neuron drop probabilities (last_probabilities)
+    # ---- what the method needs from its block
+    membrane: ClassVar[str | None] = None  # None, "trace" ([T, B, ...]) or "mean" (time mean, [1, B, ...])
+    needs_weight: ClassVar[bool] = False  # reads ctx.weight
+    acts_on: ClassVar[str] = "spikes"  # or "synapses" (it wraps the next synapse: wrap_next)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -88,7 +95,7 @@ class SpikeDropout(nn.Module):
         check_choice("rescale", rescale, RESCALES)
         if rescale not in self.supported_rescale:
             raise ValueError(
-                f"rescale={rescale!r} is not meaningful for the {self.name!r} method; "
+                f"rescale={rescale!r} is not meaningful for the {self.key!r} method; "
                 f"it supports: {', '.join(map(repr, self.supported_rescale))}"
             )
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -126,7 +133,7 @@ class SpikeDropout(nn.Module):
 
     @property
     def inference_scale(self) -> float:
-        """Factor the model applies to this slot's output when not sampling (rescale="none"): keep probability."""
+        """Factor applied to the output when not sampling (rescale="none"): the keep probability."""
         if self.sampling or self.rescale != "none" or self.p == 0.0:
             return 1.0
         return self.keep
@@ -160,244 +167,54 @@ class SpikeDropout(nn.Module):
             mask = mask.to(x.dtype)
         with torch.no_grad():
             out = torch.addcmul(torch.full((), bias, dtype=x.dtype, device=x.device), x + shift, mask, value=scale)
-        return mask_stats(self.name, self.p, x, mask, out)
+        return mask_stats(self.key, self.p, x, mask, out)
 
     # ---------------------------------------------------------------- forward
-    def forward(self, x: Tensor, *, membrane: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+    def _check_context(self, ctx: LayerContext) -> Tensor:
+        if not isinstance(ctx, LayerContext):
+            raise TypeError(
+                f"a dropout method is called with a LayerContext(spikes, membrane=..., weight=...), got {type(ctx).__name__}"
+            )
+        x = ctx.spikes
         if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+            raise TypeError(f"spikes must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
         if x.dim() < 3:
-            raise ValueError(f"x must be time-major [T, B, features...] (at least 3 dims), got shape {tuple(x.shape)}")
-        if membrane is not None and membrane.shape != x.shape:
+            raise ValueError(f"spikes must be time-major [T, B, features...] (at least 3 dims), got shape {tuple(x.shape)}")
+        membrane = ctx.membrane
+        if membrane is not None:
             mean_shape = (1,) + tuple(x.shape[1:])
-            if self.membrane_summary != "time_mean" or tuple(membrane.shape) != mean_shape:
-                allowed = f" or its time mean {mean_shape}" if self.membrane_summary == "time_mean" else ""
-                raise ValueError(
-                    f"membrane must have the shape of x {tuple(x.shape)}{allowed}, got {tuple(membrane.shape)}"
-                )
-        if self.needs_membrane and membrane is None:
-            raise ValueError(f"the {self.name!r} method needs membrane=[T, B, ...] from its layer")
-        if self.needs_weight and weight is None:
-            raise ValueError(f"the {self.name!r} method needs weight= (the layer's weight matrix, one row per neuron)")
-        if not self.sampling or self.acts_on == "synapses":
-            return x
-        if self.p == 0.0:
-            if self.name != "none":  # a method at p=0 still reports (nothing dropped); the empty slot has no stats
-                self._record(x, x.new_ones((1,) * x.dim()))
-            return x
-        return self._drop(x, membrane, weight)
+            ok = membrane.shape == x.shape or (self.membrane == "mean" and tuple(membrane.shape) == mean_shape)
+            if not ok:
+                allowed = f" or its time mean {mean_shape}" if self.membrane == "mean" else ""
+                raise ValueError(f"membrane must have the shape of spikes {tuple(x.shape)}{allowed}, got {tuple(membrane.shape)}")
+        if self.membrane is not None and membrane is None:
+            raise ValueError(f"the {self.key!r} method needs the layer's membrane (LayerContext.membrane, [T, B, ...])")
+        if self.needs_weight and ctx.weight is None:
+            raise ValueError(f"the {self.key!r} method needs the layer's weight (LayerContext.weight, one row per neuron)")
+        return x
 
-    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def forward(self, ctx: LayerContext) -> Tensor:
+        """The layer's spikes after dropout (while sampling), or scaled for inference (``rescale="none"``)."""
+        x = self._check_context(ctx)
+        if not self.sampling:
+            scale = self.inference_scale
+            return x * scale if scale != 1.0 else x
+        if self.p == 0.0:
+            return self._unchanged(x)
+        return self._drop(ctx)
+
+    def _unchanged(self, x: Tensor) -> Tensor:
+        """A sampling forward at p=0: nothing dropped, reported as such."""
+        self._record(x, x.new_ones((1,) * x.dim()))
+        return x
+
+    def _drop(self, ctx: LayerContext) -> Tensor:
         raise NotImplementedError
 
-    def mask_weight(self, weight: Tensor) -> Tensor:
-        """For synapse-acting methods: the following layer's weight, masked while sampling. Identity here."""
-        return weight
+    def wrap_next(self, synapse: nn.Module) -> nn.Module:
+        """The synapse after this layer as the model should call it: unchanged, except for methods
+        that act on synapses (DropConnect returns a masking wrapper). Called once, at build time."""
+        return synapse
 
     def extra_repr(self) -> str:
         return f"p={self.p}, rescale={self.rescale!r}, mc={self.mc}"
-
-
-# ---------------------------------------------------------------- shared helpers
-
-U16_LEVELS = 65536  # per-unit probabilities: 16-bit uniform integers against a threshold (p quantised to 1/65536)
-U8_LEVELS = 256  # one rate for the whole mask: 8-bit uniform integers against a dithered per-row threshold
-_MIN_ROW_FOR_U8 = 16  # rows shorter than this (e.g. per-channel masks [T, B, C, 1, 1]) use the 16-bit path
-_DITHER_VARIANCE_SHARE = 0.05  # the per-row dither may add at most 5% to the variance of a row's drop count
-
-
-def _dither_ok(drop: float, row: int) -> bool:
-    """Whether 8-bit lanes with a dithered per-row threshold fit ``drop`` on rows of length ``row``.
-
-    A row's drop count has binomial variance ``row p (1-p)``; the dither adds ``row^2 f (1-f) / 256^2``
-    (f = frac(256 p)). The 8-bit path is used only when that is at most 5% of the binomial part.
-    """
-    if row < _MIN_ROW_FOR_U8 or drop * U8_LEVELS >= 255:
-        return False
-    frac = drop * U8_LEVELS % 1.0
-    return row * frac * (1.0 - frac) <= _DITHER_VARIANCE_SHARE * U8_LEVELS**2 * drop * (1.0 - drop)
-
-
-def drop_threshold(drop: float | Tensor) -> int | Tensor:
-    """The int16 threshold ``thr`` with ``P(r < thr) = round(drop * 65536) / 65536`` for r uniform on int16.
-
-    Quantising ``drop`` to 1/65536 moves the realised rate by at most 7.7e-6, far below what any
-    test or experiment can resolve (4 standard errors at 10^7 draws is 6e-4). ``drop`` values that
-    round to 65536 (drop > 1 - 2^-17) are represented by 65535/65536.
-    """
-    if isinstance(drop, Tensor):
-        k = torch.round(drop.to(torch.float64) * U16_LEVELS).to(torch.int32)
-        return (k - 32768).clamp(max=32767).to(torch.int16)
-    return lane_threshold(drop) - 32768  # the kernel's uint16 threshold, shifted to int16 lanes
-
-
-def _uniform_lanes(n: int, dtype: torch.dtype, generator: torch.Generator) -> Tensor:
-    """``n`` uniform integers of ``dtype`` (int16 or uint8) cut from full-range 64-bit generator draws."""
-    per_word = 8 // torch.empty((), dtype=dtype).element_size()
-    words = torch.empty(((n + per_word - 1) // per_word,), dtype=torch.int64, device=generator.device)
-    words.random_(-(2**63), None, generator=generator)  # full 64-bit range: every lane uniform
-    return words.view(dtype)[:n]
-
-
-def keep_mask(
-    shape: tuple[int, ...] | torch.Size,
-    drop: float | Tensor,
-    *,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float32,
-    scale: float | Tensor | None = None,
-) -> Tensor:
-    """A fresh mask of ``shape`` on the generator's device: 0 with probability ``drop``, else ``scale`` (1 if None).
-
-    ``drop`` is a float or a tensor broadcastable to ``shape`` (per-unit probabilities); every
-    element is dropped with probability ``drop`` (to the precision below), independently.
-
-    Why not ``torch.rand(...) < p`` or ``bernoulli_``: on CPU the generator is the bottleneck
-    (CPU time at [25, 128, 800]: rand ~20 ms, bernoulli_ ~40 ms, one 64-bit draw per 4 int16 lanes
-    ~3.7 ms, per 8 uint8 lanes ~1.8 ms), so uniform integers are cut from 64-bit draws and compared
-    with a threshold straight into the float mask (one pass):
-
-    - a float ``drop`` (one rate for the mask): uint8 lanes ``u`` and, per row (last dimension), a
-      threshold ``k + 1`` with probability ``frac(256 drop)``, else ``k = floor(256 drop)``; an
-      element is dropped when ``u < threshold``, i.e. with probability exactly ``drop``. Within one
-      row the rate is 1/256 above or below ``drop`` (covariance of two drops of a row at most
-      1/(4 * 65536) ~ 4e-6; rows are independent); used only where this adds at most 5% to the
-      variance of a row's drop count (``_dither_ok``: e.g. rows of 800 at p >= 0.05);
-    - otherwise (per-unit tensors, short or very long rows, rates the dither would distort):
-      int16 lanes, ``drop`` quantised to 1/65536 (``drop_threshold``).
-
-    Devices other than CPU/CUDA use ``torch.rand`` with the exact ``drop``.
-    """
-    shape = torch.Size(shape)
-    device = generator.device
-    mask = torch.empty(shape, dtype=dtype, device=device)
-    n = mask.numel()
-    if device.type not in ("cpu", "cuda"):
-        u = torch.rand(shape, generator=generator, device=device)
-        torch.ge(u, drop.to(device) if isinstance(drop, Tensor) else drop, out=mask)
-    elif not isinstance(drop, Tensor) and len(shape) > 0 and _dither_ok(float(drop), shape[-1]):
-        u = _uniform_lanes(n, torch.uint8, generator).view(shape)
-        k, frac = divmod(float(drop) * U8_LEVELS, 1.0)
-        if frac > 0.0:
-            up = torch.rand(shape[:-1] + (1,), generator=generator, device=device) < frac
-            thr = up.to(torch.uint8).add_(int(k))
-        else:
-            thr = int(k)
-        torch.ge(u, thr, out=mask)
-    else:
-        r = _uniform_lanes(n, torch.int16, generator).view(shape)
-        thr = drop_threshold(drop.to(device) if isinstance(drop, Tensor) else drop)
-        torch.ge(r, thr, out=mask)
-    if scale is not None and not (isinstance(scale, float) and scale == 1.0):
-        mask.mul_(scale.to(device=device, dtype=dtype) if isinstance(scale, Tensor) else scale)
-    return mask
-
-
-class _MaskedAffine(torch.autograd.Function):
-    """``out = scale * mask * (x + shift) + bias`` in one pass forward and one pass backward."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, mask: Tensor, scale: float, shift: float, bias: float) -> Tensor:  # type: ignore[override]
-        if scale != 1.0 and mask.numel() < x.numel():
-            # A broadcast mask ([1, B, N] against [T, B, N]) is small: scale it once and multiply.
-            # On CPU a three-operand addcmul with a broadcast operand runs about twice as slow as mul.
-            mask, scale = mask * scale, 1.0
-        ctx.save_for_backward(mask)
-        ctx.scale = scale
-        if shift == 0.0 and bias == 0.0 and scale == 1.0:
-            return torch.mul(x, mask)  # plain product: a two-operand kernel, a little cheaper than addcmul
-        bias_t = torch.full((), bias, dtype=x.dtype, device=x.device)
-        if shift == 0.0:
-            return torch.addcmul(bias_t, x, mask, value=scale)
-        base = x + shift  # a temporary of x's shape: write the result into it rather than allocate again
-        if base.shape != torch.broadcast_shapes(base.shape, mask.shape):
-            return torch.addcmul(bias_t, base, mask, value=scale)
-        return torch.addcmul(bias_t, base, mask, value=scale, out=base)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        (mask,) = ctx.saved_tensors
-        if ctx.scale == 1.0:
-            return torch.mul(grad, mask), None, None, None, None
-        zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
-        return torch.addcmul(zero, grad, mask, value=ctx.scale), None, None, None, None
-
-
-def apply_mask(x: Tensor, mask: Tensor, scale: float = 1.0, *, shift: float = 0.0, bias: float = 0.0) -> Tensor:
-    """``scale * mask * (x + shift) + bias`` with ``mask`` broadcast over ``x``; gradient ``scale * mask``.
-
-    One fused pass each way instead of ``mask *= scale; x * mask`` (the multiply of a [T, B, N]
-    tensor is as costly as drawing it): the dropout families call this with ``shift = bias = 0``
-    (standard, temporal, shaped) or the alpha-dropout affine constants.
-    """
-    return _MaskedAffine.apply(x, mask, float(scale), float(shift), float(bias))
-
-
-def drop_affine(
-    x: Tensor,
-    mask_shape: tuple[int, ...],
-    drop: float,
-    *,
-    generator: torch.Generator,
-    scale: float = 1.0,
-    shift: float = 0.0,
-    bias: float = 0.0,
-) -> tuple[Tensor, Tensor]:
-    """Draw a keep mask of ``mask_shape`` (broadcast over ``x``) and apply it: ``(out, mask)``.
-
-    ``out = scale * mask * (x + shift) + bias``, gradient ``scale * mask``; ``mask`` is 0 where
-    dropped. A mask of ``x``'s own shape (a new draw for every element, as the per-step methods
-    need) comes from the counter-based lanes of ``snnlab.dropout.kernels`` with one seed drawn
-    from ``generator``: the fused C kernel on CPU (one pass each way), its plain-PyTorch twin
-    elsewhere or without a compiler, both giving the same uint8 mask and the same output. A
-    broadcast mask (per channel, per sample) is small and goes through ``keep_mask`` and
-    ``apply_mask``.
-    """
-    if tuple(mask_shape) == tuple(x.shape):
-        return keep_affine(x, drop, draw_seed(generator), scale=scale, shift=shift, bias=bias)
-    mask = keep_mask(mask_shape, drop, generator=generator, dtype=x.dtype)
-    return apply_mask(x, mask, scale, shift=shift, bias=bias), mask
-
-
-def _fraction(num: Tensor, den: Tensor) -> float:
-    den_f = float(den)
-    return float(num) / den_f if den_f > 0 else math.nan
-
-
-def mask_stats(method: str, p: float, x: Tensor, mask: Tensor, out: Tensor) -> DropoutStats:
-    """``DropoutStats`` of one forward: ``x`` the input ``[T, B, ...]``, ``mask`` broadcastable to it (0 = dropped).
-
-    A unit is a (sample, neuron) pair; it is silent when its input is zero at every t. Fractions
-    with an empty denominator (no spikes, nothing dropped) are NaN.
-    """
-    with torch.no_grad():
-        dropped = (mask == 0).expand_as(x)
-        active = x != 0
-        n_dropped = dropped.sum()
-        per_unit = dropped.sum(0)  # dropped entries over time, per (sample, neuron)
-        silent = ~active.any(0)
-        lo, hi = torch.aminmax(out)
-        return DropoutStats(
-            method=method,
-            p=p,
-            dropped_fraction=float(n_dropped) / x.numel(),
-            spikes_removed=_fraction((dropped & active).sum(), active.sum()),
-            silent_fraction=_fraction((per_unit * silent).sum(), n_dropped),
-            out_mean=float(out.float().mean()),
-            out_min=float(lo),
-            out_max=float(hi),
-        )
-
-
-@contextmanager
-def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Keep every dropout module of ``model`` sampling in ``eval()`` (Monte-Carlo dropout); restores on exit."""
-    mods = [m for m in model.modules() if isinstance(m, SpikeDropout)]
-    before = [m.mc for m in mods]
-    for m in mods:
-        m.mc = True
-    try:
-        yield model
-    finally:
-        for m, b in zip(mods, before):
-            m.mc = b

@@ -5,7 +5,7 @@ These are the methods the study expects to fail on spikes: a fresh mask at every
 turns binary spikes into 1/keep, and the alpha variants that push silent units and drops to
 non-zero (even negative) values. They are implemented here, not through ``torch.nn.functional``,
 because torch's (feature-)alpha dropout takes no generator: masks must come from the module's
-own ``torch.Generator`` (DESIGN.md, randomness). The semantics match torch's; the tests check it.
+own ``torch.Generator`` (docs/design.md, randomness). The semantics match torch's; the tests check it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import math
 
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, drop_affine
+from snnlab.dropout.base import LayerContext, SpikeDropout
+from snnlab.dropout.masks import drop_affine
 from snnlab.dropout.registry import register
 
 # torch's alpha-dropout constant: -scale * alpha of SELU, the value SELU saturates to.
@@ -34,12 +35,17 @@ class StandardDropout(SpikeDropout):
     ``rescale="none"`` keeps them binary and the model scales by keep at inference.
     """
 
-    name = "standard"
+    key = "standard"
+    label = "standard (per step)"
+    family = "classic"
+    conditions_on = "nothing (Bernoulli per element, new every step)"
+    color = "#d62728"
 
     def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(x.shape)
 
-    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def _drop(self, ctx: LayerContext) -> Tensor:
+        x = ctx.spikes
         scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
         out, mask = drop_affine(x, self._mask_shape(x), self.p, generator=self.generator_for(x.device), scale=scale)
         self._record(x, mask, scale=scale)
@@ -56,7 +62,10 @@ class Dropout2d(StandardDropout):
     convolutional layers the two differ.
     """
 
-    name = "dropout2d"
+    key = "dropout2d"
+    label = "Dropout2d (per step)"
+    conditions_on = "nothing (per channel / feature, new every step)"
+    color = "#ff7f0e"
 
     def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
         return _channel_shape(x)
@@ -66,6 +75,7 @@ class _AlphaFamily(SpikeDropout):
     """The alpha-dropout affine map with a keep mask of ``_mask_shape`` (formula: ``AlphaDropout``)."""
 
     supported_rescale = ("inverted",)
+    family = "classic"
 
     def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(x.shape)
@@ -76,7 +86,8 @@ class _AlphaFamily(SpikeDropout):
         a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * ALPHA_PRIME**2))
         return a, -a * ALPHA_PRIME * p
 
-    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def _drop(self, ctx: LayerContext) -> Tensor:
+        x = ctx.spikes
         a, b = self.affine()
         # a*(x*m + a'*(1-m)) + b == a*m*(x - a') + (a*a' + b): one fused pass; gradient a*m (zero at drops)
         shift, bias = -ALPHA_PRIME, a * ALPHA_PRIME + b
@@ -95,7 +106,10 @@ class FeatureAlphaDropout(_AlphaFamily):
     distribution of ``alpha``; the keys differ on convolutional layers.
     """
 
-    name = "feature_alpha"
+    key = "feature_alpha"
+    label = "feature-alpha (per step)"
+    conditions_on = "nothing (per feature, alpha values, new every step)"
+    color = "#8c564b"
 
     def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
         return _channel_shape(x)
@@ -115,7 +129,10 @@ class AlphaDropout(_AlphaFamily):
     correction, so only ``rescale="inverted"`` (meaning: that correction) is accepted.
     """
 
-    name = "alpha"
+    key = "alpha"
+    label = "alpha (per step)"
+    conditions_on = "nothing (per element, alpha values, new every step)"
+    color = "#e377c2"
 
     def _mask_shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(x.shape)

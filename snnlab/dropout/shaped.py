@@ -20,6 +20,10 @@ How scores become probabilities (no gradient flows through any of this):
    with those alone: they all get ``p_max`` and the remaining rate is shared equally by the
    others (the limit of adding a vanishing uniform floor to ``w``).
 
+The scores of ``membrane`` and ``activity`` come from the whole time window and the whole batch
+(the mask at t=0 depends on later steps and on other samples): legitimate in training, but not
+causal, and their class says so (``causal = False``).
+
 With ``rescale="inverted"`` a kept neuron is scaled by ``1 / (1 - q_n)`` (its own keep
 probability), so every neuron keeps its expected value. With ``rescale="none"`` spikes stay
 binary; the base class's inference scale uses the mean keep ``1 - p`` because ``q`` depends on the
@@ -34,7 +38,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
+from snnlab.dropout.base import LayerContext, SpikeDropout
+from snnlab.dropout.masks import apply_mask, keep_mask
 from snnlab.dropout.registry import register
 from snnlab.validation import check_choice, check_float
 
@@ -98,9 +103,15 @@ def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_m
 
 
 class ShapedDropout(SpikeDropout):
-    """Common machinery of the probability-shaped methods; subclasses define ``_scores``."""
+    """Common machinery of the probability-shaped methods; subclasses define ``scores``."""
 
+    family = "snn_aware"
+    time_consistent = True  # per_step=True draws a fresh mask at every step instead
+    probability_map = True
     extra_options = ("favor", "p_max", "per_step")
+    label_options = ("favor",)
+    presets = ({"favor": "protect"}, {"favor": "drop"})
+    score_label: str = "score"  # axis label of what ``scores`` measures
 
     def __init__(
         self, p: float = 0.0, *, favor: str = "protect", p_max: float = 0.95, per_step: bool = False, **options
@@ -120,13 +131,14 @@ class ShapedDropout(SpikeDropout):
         """Drop probability per neuron (shape ``x.shape[2:]``) of the last sampling forward; None before."""
         return self._last_probabilities
 
-    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        """Strength of each neuron, broadcastable to ``x.shape[2:]``."""
+    def scores(self, ctx: LayerContext) -> Tensor:
+        """Strength of each neuron (what the method conditions on), broadcastable to ``spikes.shape[2:]``."""
         raise NotImplementedError
 
-    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def _drop(self, ctx: LayerContext) -> Tensor:
+        x = ctx.spikes
         with torch.no_grad():
-            q = shape_probabilities(self._scores(x, membrane, weight), self.p, favor=self.favor, p_max=self.p_max)
+            q = shape_probabilities(self.scores(ctx), self.p, favor=self.favor, p_max=self.p_max)
             q = q.to(x.device)
             self._last_probabilities = q.expand(x.shape[2:]).clone()
             scale = (1.0 / (1.0 - q)).to(x.dtype) if self.rescale == "inverted" else None
@@ -144,10 +156,11 @@ class ShapedDropout(SpikeDropout):
 class MembraneDropout(ShapedDropout):
     """Drop probability per neuron from its membrane potential relative to the threshold.
 
-    Score: the mean over time and batch of ``membrane / threshold`` (the pre-reset potential the
-    layer hands over; ``threshold`` is this module's option, default 1.0, set it to the layer's).
-    Only the time mean is used (``membrane_summary = "time_mean"``): ``membrane`` may be the full
-    ``[T, B, ...]`` trace or its mean over T, ``[1, B, ...]``; both give the same scores.
+    Score: the mean over time and batch of the membrane potential the layer hands over (the
+    pre-reset potential). The scores are min-max normalised, so dividing by the threshold would
+    change nothing: the threshold is not an option. Only the time mean is used
+    (``membrane = "mean"``): the context may hold the full ``[T, B, ...]`` trace or its mean over
+    T, ``[1, B, ...]``.
     Rationale for the two directions:
 
     - ``favor="protect"`` (default): neurons that sit near or above threshold are the ones that
@@ -159,20 +172,17 @@ class MembraneDropout(ShapedDropout):
       (the co-adaptation argument behind dropout).
     """
 
-    name = "membrane"
-    needs_membrane = True
-    membrane_summary = "time_mean"
-    extra_options = ShapedDropout.extra_options + ("threshold",)
+    key = "membrane"
+    label = "membrane-shaped"
+    conditions_on = "mean membrane potential (window and batch)"
+    causal = False
+    membrane = "mean"
+    color = "#2ca02c"
+    variant_colors = {"protect": "#2ca02c", "drop": "#98df8a"}
+    score_label = "mean membrane potential"
 
-    def __init__(self, p: float = 0.0, *, threshold: float = 1.0, **options) -> None:
-        super().__init__(p, **options)
-        self.threshold = check_float("threshold", threshold, low=0.0, low_inclusive=False)
-
-    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        return membrane.detach().mean((0, 1)) / self.threshold
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, threshold={self.threshold}"
+    def scores(self, ctx: LayerContext) -> Tensor:
+        return ctx.membrane.detach().mean((0, 1))
 
 
 @register
@@ -188,10 +198,16 @@ class SynapticDropout(ShapedDropout):
       co-adapt to a few strong feature detectors.
     """
 
-    name = "synaptic"
+    key = "synaptic"
+    label = "synapse-shaped"
+    conditions_on = "L2 norm of the neuron's incoming weights"
     needs_weight = True
+    color = "#9467bd"
+    variant_colors = {"protect": "#9467bd", "drop": "#c5b0d5"}
+    score_label = "incoming weight L2 norm"
 
-    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def scores(self, ctx: LayerContext) -> Tensor:
+        x, weight = ctx.spikes, ctx.weight
         if not isinstance(weight, Tensor) or weight.dim() < 2 or weight.shape[0] != x.shape[2]:
             shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
             raise ValueError(
@@ -212,10 +228,16 @@ class ActivityDropout(ShapedDropout):
     to the forward pass); ``favor="drop"`` is the opposite hypothesis, thinning the busiest.
     """
 
-    name = "activity"
+    key = "activity"
+    label = "activity-shaped"
+    conditions_on = "the neuron's firing rate in this forward (window and batch)"
+    causal = False
+    presets = ({},)  # the default favor="protect" (LTMD: protect the most active)
+    color = "#17becf"
+    score_label = "firing rate (spikes / step)"
 
-    def _scores(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
-        return x.detach().float().mean((0, 1))
+    def scores(self, ctx: LayerContext) -> Tensor:
+        return ctx.spikes.detach().float().mean((0, 1))
 
 
 __all__ = [

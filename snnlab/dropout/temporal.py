@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from snnlab.dropout.base import SpikeDropout, apply_mask, keep_mask
+from snnlab.dropout.base import LayerContext, SpikeDropout
+from snnlab.dropout.masks import apply_mask, keep_mask
 from snnlab.dropout.registry import register
 
 
@@ -22,9 +23,15 @@ class TemporalDropout(SpikeDropout):
     model scales by keep at inference.
     """
 
-    name = "temporal"
+    key = "temporal"
+    label = "temporal (held over the window)"
+    family = "snn_aware"
+    conditions_on = "nothing, but held over the whole window"
+    time_consistent = True
+    color = "#1f77b4"
 
-    def _drop(self, x: Tensor, membrane: Tensor | None, weight: Tensor | None) -> Tensor:
+    def _drop(self, ctx: LayerContext) -> Tensor:
+        x = ctx.spikes
         scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
         shape = (1,) + tuple(x.shape[1:])
         mask = keep_mask(shape, self.p, generator=self.generator_for(x.device), dtype=x.dtype)

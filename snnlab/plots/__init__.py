@@ -1,6 +1,6 @@
 """Plotly figures for the study. Every function returns a ``go.Figure`` (or ``go.FigureWidget``) and never shows it."""
 
-from snnlab.plots.style import METHOD_COLORS, TEMPLATE, method_color
+from snnlab.plots.style import TEMPLATE, method_color, method_colors
 from snnlab.plots.neurons import (
     ann_vs_snn_figure,
     hh_lif_figure,
@@ -35,9 +35,9 @@ from snnlab.plots.results import (
 )
 
 __all__ = [
-    "METHOD_COLORS",
     "TEMPLATE",
     "method_color",
+    "method_colors",
     "ann_vs_snn_figure",
     "hh_lif_figure",
     "image_figure",

@@ -1,0 +1,105 @@
+"""The spiking block: synapse -> neuron -> dropout (-> pooling), the unit every spiking model is built from.
+
+The block is the one place where a layer is wired: it asks its neuron for exactly the state
+summary its dropout method declared (``SpikeDropout.membrane``), records the layer when a
+recording is active, and hands the method one ``LayerContext``. Neither the model nor the neuron
+knows which method sits in the slot.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from snnlab.dropout import LayerContext, SpikeDropout
+from snnlab.recording import Recording
+
+
+class SpikingBlock(nn.Module):
+    """``synapse`` (``forward(x, weight=None)``, ``static(x)``, ``weight``) -> ``neuron`` (``run``) ->
+    ``dropout`` (a ``SpikeDropout``) -> optional ``pool`` (max pooling of that size, for conv blocks).
+
+    ``name`` is the layer's name in recordings, weight accessors and plots.
+    """
+
+    def __init__(self, name: str, synapse: nn.Module, neuron: nn.Module, dropout: SpikeDropout, *, pool: int | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.synapse = synapse
+        self.neuron = neuron
+        self.dropout = dropout
+        self.pool = pool
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        recording: Recording | None = None,
+        static_steps: int | None = None,
+        next_weight: Tensor | None = None,
+    ) -> Tensor:
+        """Run the layer on ``x[T, B, ...]`` (or a time-constant ``x[B, ...]`` broadcast over
+        ``static_steps`` steps) and return its outputs after dropout (and pooling) ``[T, B, ...]``."""
+        if static_steps is not None:
+            first = self.synapse.static(x)
+            current = first.unsqueeze(0).expand(static_steps, *first.shape)
+        else:
+            current = self.synapse(x)
+        asked = self.dropout.membrane
+        full = recording is not None and recording.kind == "full"
+        out = self.neuron.run(current, trace=full or asked == "trace", mean=asked == "mean")
+        if recording is not None:
+            recording.capture(self.name, out.spikes, out.trace)
+        membrane = out.trace if asked == "trace" else out.mean
+        y = self.dropout(LayerContext(out.spikes, membrane=membrane, weight=self.synapse.weight, next_weight=next_weight))
+        if self.pool is not None:
+            T, B = y.shape[:2]
+            y = F.max_pool2d(y.reshape(T * B, *y.shape[2:]), self.pool)
+            y = y.reshape(T, B, *y.shape[1:])
+        return y
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}" + (f", pool={self.pool}" if self.pool is not None else "")
+
+
+READOUT_LOGITS = ("mean", "trace_mean", "count")
+
+
+class Readout(nn.Module):
+    """The output layer: ``synapse`` -> ``neuron`` -> logits ``[B, classes]``.
+
+    ``logits``: ``"mean"`` (the neuron's running time mean of its membrane, e.g. a leaky
+    integrator), ``"trace_mean"`` (the mean of its membrane trace), ``"count"`` (its spike
+    counts). ``neuron=None``: the synapse's output is the membrane itself (the SRM readout).
+    """
+
+    name = "output"
+
+    def __init__(self, synapse: nn.Module, neuron: nn.Module | None, logits: str) -> None:
+        super().__init__()
+        if logits not in READOUT_LOGITS:
+            raise ValueError(f"logits={logits!r}; allowed: {', '.join(map(repr, READOUT_LOGITS))}")
+        if neuron is None and logits != "trace_mean":
+            raise ValueError("a readout without a neuron reads its potential: logits must be 'trace_mean'")
+        self.synapse = synapse
+        self.neuron = neuron
+        self.logits = logits
+
+    def forward(self, x: Tensor, *, recording: Recording | None = None) -> Tensor:
+        current = self.synapse(x)
+        if self.neuron is None:
+            if recording is not None:
+                recording.capture(self.name, None, current)
+            return current.mean(0)
+        full = recording is not None and recording.kind == "full"
+        out = self.neuron.run(current, trace=full or self.logits == "trace_mean", mean=self.logits == "mean")
+        if recording is not None:
+            recording.capture(self.name, out.spikes, out.trace)
+        if self.logits == "mean":
+            return out.mean[0]
+        if self.logits == "trace_mean":
+            return out.trace.mean(0)
+        return out.spikes.sum(0)
+
+    def extra_repr(self) -> str:
+        return f"logits={self.logits!r}"

@@ -1,0 +1,172 @@
+"""``SpikingModel``: a spiking network as a list of blocks plus a readout.
+
+Everything that is the same for every spiking model lives here, derived from the blocks in one
+place: the input encoding (a direct input is computed once by the first synapse and broadcast
+over T), the forward pass, layer names, weight accessors, ``record()``, dropout slots
+(``dropouts``, ``set_dropout``), the DropConnect wiring (each method may wrap the synapse after
+its layer, once, at build time) and seeding. Subclasses only say which blocks they are made of.
+
+The member dimension of population training (K independent networks, ``[T, K, B, ...]``) enters
+through the synapses and the dropout methods; neurons are elementwise and never see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.blocks import Readout, SpikingBlock
+from snnlab.dropout import SpikeDropout, make_slots
+from snnlab.encoding import ENCODINGS, encode
+from snnlab.generators import generator_on
+from snnlab.recording import Recording
+from snnlab.validation import check_choice, check_int
+
+
+def check_sizes(sizes: Sequence[int], *, min_len: int = 2, name: str = "sizes") -> tuple[int, ...]:
+    """Layer widths as a tuple of positive ints (at least ``min_len`` of them)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"{name} must be a sequence of layer widths such as [64, 128, 10], got {sizes!r}")
+    if len(sizes) < min_len:
+        raise ValueError(f"{name}={list(sizes)} needs at least {min_len} entries (input, ..., output)")
+    for i, s in enumerate(sizes):
+        check_int(f"{name}[{i}]", s, minimum=1)
+    return tuple(int(s) for s in sizes)
+
+
+def derived_seed(seed: int, slot: int) -> int:
+    """A distinct, reproducible stream seed per randomness slot of a model (0: encoding, i+1: dropout i)."""
+    return (int(seed) * 1_000_003 + 7919 * (slot + 1)) % (2**62)
+
+
+class SpikingModel(nn.Module):
+    """A spiking network: ``blocks`` (hidden layers) then ``readout``; logits ``[B, classes]``.
+
+    Subclasses build their blocks and call ``_assemble``; ``_prepare_input`` may reshape the batch
+    (the MLP-shaped networks flatten it).
+    """
+
+    def __init__(self, T: int, *, encoding: str, encoding_options: dict | None, seed: int | None) -> None:
+        super().__init__()
+        self.T = check_int("T", T, minimum=1)
+        self.encoding = check_choice("encoding", encoding, ENCODINGS)
+        self.encoding_options = dict(encoding_options or {})
+        self._recording: Recording | None = None
+        self._encoding_seed = derived_seed(0 if seed is None else seed, 0)
+        self._encoding_generator: torch.Generator | None = None
+        self.blocks = nn.ModuleList()
+        self.readout: Readout | None = None
+
+    # ---------------------------------------------------------------- construction
+    def _assemble(self, blocks: Sequence[SpikingBlock], readout: Readout, seed: int | None) -> None:
+        """Install the blocks and the readout, wire each slot's method to the next synapse, seed."""
+        self.blocks = nn.ModuleList(blocks)
+        self.readout = readout
+        self._wire()
+        if seed is not None:
+            self.reseed(seed)
+
+    def _wire(self) -> None:
+        """Let each dropout method wrap the synapse after its layer (DropConnect masks it)."""
+        owners = list(self.blocks[1:]) + [self.readout]
+        for block, owner in zip(self.blocks, owners):
+            owner.synapse = block.dropout.wrap_next(owner.synapse.unwrapped)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Hidden layer names, then ``"output"``."""
+        return [b.name for b in self.blocks] + [self.readout.name]
+
+    @property
+    def dropouts(self) -> tuple[SpikeDropout, ...]:
+        """The dropout slot of every hidden layer, in order."""
+        return tuple(b.dropout for b in self.blocks)
+
+    def block(self, name: str) -> SpikingBlock:
+        """The hidden block called ``name``."""
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise ValueError(f"layer={name!r} is not a hidden layer; allowed: {', '.join(repr(b.name) for b in self.blocks)}")
+
+    def set_dropout(self, dropout: Any, p: float = 0.0, **options: Any) -> None:
+        """Replace every dropout slot (a name, a module, or a list with one entry per slot)."""
+        slots = make_slots(len(self.blocks), dropout, p, options, None)
+        for block, slot in zip(self.blocks, slots):
+            block.dropout = slot
+        self._wire()
+
+    # ---------------------------------------------------------------- randomness
+    def reseed(self, seed: int) -> None:
+        """Restart the encoding and every dropout mask stream from ``seed`` (fit() calls this)."""
+        check_int("seed", seed)
+        self._encoding_seed = derived_seed(seed, 0)
+        self._encoding_generator = None
+        for i, block in enumerate(self.blocks):
+            block.dropout.reseed(derived_seed(seed, i + 1))
+
+    def _encoding_gen(self, device: torch.device) -> torch.Generator:
+        self._encoding_generator = generator_on(self._encoding_generator, device, self._encoding_seed)
+        return self._encoding_generator
+
+    # ---------------------------------------------------------------- forward
+    def _prepare_input(self, x: Tensor) -> Tensor:
+        """Check the batch ``x[B, ...]`` and bring it to the shape the first synapse takes."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1]."""
+        x = self._prepare_input(x)
+        rec = self._recording
+        if self.encoding == "direct":
+            h, static = x, self.T
+        else:
+            # validate=False: no value check (a device->host sync) per forward; fit() checks the data once
+            h = encode(x, self.encoding, self.T, generator=self._encoding_gen(x.device), validate=False,
+                       **self.encoding_options)
+            static = None
+        owners = list(self.blocks[1:]) + [self.readout]
+        for i, (block, nxt) in enumerate(zip(self.blocks, owners)):
+            h = block(h, recording=rec, static_steps=static if i == 0 else None, next_weight=nxt.synapse.weight)
+        return self.readout(h, recording=rec)
+
+    # ---------------------------------------------------------------- recording
+    @contextmanager
+    def record(self, kind: str = "full") -> Iterator[Recording]:
+        """Capture per-layer spikes and membranes of every forward inside the block."""
+        if self._recording is not None:
+            raise RuntimeError("model.record() is already active; recordings do not nest")
+        rec = Recording(kind=kind)
+        self._recording = rec
+        try:
+            yield rec
+        finally:
+            self._recording = None
+
+    # ---------------------------------------------------------------- weights
+    def hidden_weights(self) -> dict[str, Tensor]:
+        """Hidden layer name -> the weight driving it (first dim = that layer's neurons)."""
+        return {b.name: b.synapse.weight for b in self.blocks}
+
+    def outgoing_synapses(self) -> dict[str, nn.Module]:
+        """Hidden layer name -> the synapse it drives (unwrapped; ``.weight``, ``.taps``)."""
+        owners = list(self.blocks[1:]) + [self.readout]
+        return {b.name: o.synapse.unwrapped for b, o in zip(self.blocks, owners)}
+
+    def outgoing_weights(self) -> dict[str, Tensor]:
+        """Hidden layer name -> the weight of the layer it drives (second dim = its neurons)."""
+        return {name: s.weight for name, s in self.outgoing_synapses().items()}
+
+    def _check_batch(self, x: Tensor, n_features: int | None = None, shape: tuple[int, ...] | None = None) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor [B, ...], got {type(x).__name__}")
+        if x.dim() < 2:
+            raise ValueError(f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}")
+        if n_features is not None and x[0].numel() != n_features:
+            raise ValueError(f"x has {x[0].numel()} features per sample (shape {tuple(x.shape)}); the model expects {n_features}")
+        if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+            raise ValueError(f"x has per-sample shape {tuple(x.shape[1:])}; the model expects {tuple(shape)}")

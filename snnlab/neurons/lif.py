@@ -1,0 +1,86 @@
+"""The multi-step leaky integrate-and-fire neuron (shell over ``snnlab.functional.lif_step``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.functional.lif import RESETS, LIFParams, LIFState, beta_from_tau, lif_initial_state, lif_step
+from snnlab.functional.surrogate import Surrogate, resolve_surrogate
+from snnlab.neurons.fused_lif import FusedLIF
+from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
+from snnlab.neurons.registry import register_neuron
+from snnlab.validation import check_choice, check_float
+
+LIF_BACKENDS = ("loop", "fused")
+
+
+@register_neuron
+class LIF(StepNeuron):
+    """Multi-step leaky integrate-and-fire neuron over ``[T, B, ...]`` input currents.
+
+    ``beta`` (or ``tau`` in steps) sets the decay, ``threshold`` the firing level,
+    ``reset`` is ``"subtract"`` (soft) or ``"zero"`` (hard). Either can be learnable.
+    The membrane is the pre-reset potential ``h``. ``backend="fused"`` runs the recurrence as one
+    custom-autograd node (same results, less memory).
+    """
+
+    key = "lif"
+
+    def __init__(
+        self,
+        beta: float = 0.9,
+        *,
+        tau: float | None = None,
+        threshold: float = 1.0,
+        reset: str = "subtract",
+        surrogate: str | Surrogate = "fast_sigmoid",
+        surrogate_options: dict | None = None,
+        learn_beta: bool = False,
+        learn_threshold: bool = False,
+        detach_reset: bool = False,
+        backend: str = "loop",
+    ) -> None:
+        super().__init__()
+        self.backend = check_choice("backend", backend, LIF_BACKENDS)
+        if tau is not None:
+            beta = beta_from_tau(tau)
+        check_float("beta", beta, low=0.0, high=1.0)
+        check_float("threshold", threshold, low=0.0, low_inclusive=False)
+        check_choice("reset", reset, RESETS)
+        self.surrogate = resolve_surrogate(surrogate, surrogate_options)
+        self.reset = reset
+        self.detach_reset = bool(detach_reset)
+        if learn_beta:
+            self.beta = nn.Parameter(torch.tensor(float(beta)))
+        else:
+            self.register_buffer("beta", torch.tensor(float(beta)), persistent=True)
+        if learn_threshold:
+            self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        else:
+            self.register_buffer("threshold", torch.tensor(float(threshold)), persistent=True)
+
+    def params(self) -> LIFParams:
+        """The current parameters as ``LIFParams`` (learnable beta is clamped to [0, 1])."""
+        beta = self.beta.clamp(0.0, 1.0) if isinstance(self.beta, nn.Parameter) else self.beta
+        return LIFParams(beta, self.threshold, self.reset, self.surrogate, self.detach_reset)
+
+    def initial_state(self, x0: Tensor) -> LIFState:
+        return lif_initial_state(x0)
+
+    def step(self, x: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, Tensor, LIFState]:
+        s, state = lif_step(x, state, params)
+        return s, state.h, state
+
+    def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """Run ``x[T, B, ...]``: spikes, and the pre-reset membrane trace / time mean when asked."""
+        if self.backend == "loop":
+            return super().run(x, trace=trace, mean=mean)
+        check_sequence("x", x)
+        params = self.params()
+        spikes, h_all = FusedLIF.apply(x, params.beta, params.threshold, params.reset, params.surrogate,
+                                       params.detach_reset)
+        return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)
+
+    def extra_repr(self) -> str:
+        return f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, reset={self.reset!r}, surrogate={self.surrogate}"

@@ -1,0 +1,119 @@
+"""What a neuron is to the rest of snnlab: the ``Neuron`` protocol and the one multi-step time loop.
+
+A neuron takes a time-major input current ``[T, B, ...]`` and returns a ``NeuronOutput``: its
+outputs (spikes) and, when asked, its membrane as a full trace and/or a time-mean summary. The
+membrane is the quantity the neuron compares with its ``threshold`` (before any reset). Blocks,
+recording and the membrane-shaped dropout only ever talk to a neuron through ``run``.
+
+``StepNeuron`` is the shell most neurons are: it owns the single time loop over a functional
+step (``snnlab.functional``) and collects exactly what was asked for, so no neuron writes its own
+loop (a fused backend overrides ``run`` and is tested against this loop).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+
+class NeuronOutput(NamedTuple):
+    """What ``Neuron.run`` returns.
+
+    ``spikes``: the outputs ``[T, B, ...]`` (binary spikes, or real-valued for the penalty neuron;
+    None for a non-spiking integrator). ``trace``: the membrane ``[T, B, ...]`` when asked
+    (``trace=True``), else None. ``mean``: when asked (``mean=True``) the membrane's time mean,
+    ``[1, B, ...]``, or the full trace ``[T, B, ...]`` for neurons that have no cheaper way to give
+    it (consumers take ``.mean(0)`` either way); else None.
+    """
+
+    spikes: Tensor | None
+    trace: Tensor | None
+    mean: Tensor | None
+
+
+@runtime_checkable
+class Neuron(Protocol):
+    """The protocol every registered neuron follows (checked for each in the tests)."""
+
+    #: Registry key (``make_neuron(key)``).
+    key: str
+    #: The firing level the membrane is compared with.
+    threshold: float | Tensor
+
+    def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """Run the sequence ``x[T, B, ...]``; return outputs and the membrane summaries asked for."""
+        ...
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The outputs ``[T, B, ...]`` alone."""
+        ...
+
+
+def check_sequence(name: str, x: Any, min_dim: int = 2) -> None:
+    """``x`` must be a time-major tensor ``[T, B, ...]`` with at least ``min_dim`` dims and T >= 1."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must be time-major [T, B, ...] with at least {min_dim} dims, got shape {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} has T={x.shape[0]} steps; T must be >= 1")
+
+
+class StepNeuron(nn.Module):
+    """A neuron defined by one step; ``run`` is the only time loop.
+
+    Subclasses give ``params()`` (a named tuple of the functional step's parameters),
+    ``initial_state(x0)`` and ``step(x_t, state, params) -> (output_t, membrane_t, state)``.
+    ``running_mean``: whether the loop accumulates the membrane's time mean step by step (True) or
+    hands consumers the trace for ``mean=True`` (neurons whose consumers must see the trace).
+    """
+
+    key = "step"
+    running_mean = True
+
+    def params(self) -> Any:
+        raise NotImplementedError
+
+    def initial_state(self, x0: Tensor) -> Any:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: Any, params: Any) -> tuple[Tensor | None, Tensor, Any]:
+        raise NotImplementedError
+
+    def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """Run ``x[T, B, ...]`` step by step; collect the outputs and the membrane summaries asked for."""
+        check_sequence("x", x)
+        keep_trace = trace or (mean and not self.running_mean)
+        params = self.params()
+        steps = x.unbind(0)  # unbind, not x[t]: indexing makes backward O(T^2)
+        state = self.initial_state(steps[0])
+        outputs: list[Tensor] = []
+        membranes: list[Tensor] = []
+        total = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device) if mean and self.running_mean else None
+        for xt in steps:
+            out, membrane, state = self.step(xt, state, params)
+            if out is not None:
+                outputs.append(out)
+            if keep_trace:
+                membranes.append(membrane)
+            if total is not None:
+                total = total + membrane
+        stacked = torch.stack(membranes) if keep_trace else None
+        if not mean:
+            summary = None
+        elif total is not None:
+            summary = (total / x.shape[0]).unsqueeze(0)
+        else:
+            summary = stacked
+        return NeuronOutput(torch.stack(outputs) if outputs else None, stacked if trace else None, summary)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The outputs ``[T, B, ...]``."""
+        return self.run(x).spikes
+
+    def forward_trace(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(outputs, membrane trace)``, both ``[T, B, ...]``: ``run(x, trace=True)`` as a pair."""
+        out = self.run(x, trace=True)
+        return out.spikes, out.trace

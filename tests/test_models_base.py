@@ -1,0 +1,244 @@
+"""snnlab.models.base: what every spiking model shares (layers, slots, DropConnect wiring, seeding,
+recording, direct encoding, weight accessors, input checks) and its helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnlab.blocks import DelayedLinear, LinearSynapse, SpikingBlock
+from snnlab.dropout import make_dropout
+from snnlab.dropout.dropconnect import MaskedSynapse
+from snnlab.models import DelayedSNN, PenaltySNN, SpikingCNN, SpikingMLP, SpikingModel
+from snnlab.models.base import check_sizes, derived_seed
+from snnlab.neurons import LeakyIntegrator
+
+
+def test_layer_names_and_blocks() -> None:
+    m = SpikingMLP([64, 32, 16, 10], T=3, seed=0)
+    assert isinstance(m, SpikingModel)
+    assert m.layer_names == ["hidden1", "hidden2", "output"]
+    assert all(isinstance(b, SpikingBlock) for b in m.blocks)
+    assert m.block("hidden2") is m.blocks[1]
+    with pytest.raises(ValueError, match="layer='output' is not a hidden layer; allowed: 'hidden1', 'hidden2'"):
+        m.block("output")
+    cnn = SpikingCNN((3, 16, 16), channels=(4, 8), hidden=12, n_classes=10, T=2, seed=0)
+    assert cnn.layer_names == ["conv1", "conv2", "fc", "output"]
+
+
+def test_dropout_slots_are_a_tuple_filled_per_layer() -> None:
+    m = SpikingMLP([64, 32, 32, 10], T=4, dropout="temporal", p=0.3, seed=0)
+    assert isinstance(m.dropouts, tuple)
+    assert [d.key for d in m.dropouts] == ["temporal", "temporal"]
+    assert m.dropouts[0] is not m.dropouts[1] and m.dropouts == tuple(b.dropout for b in m.blocks)
+    d = make_dropout("standard", 0.2)
+    m2 = SpikingMLP([64, 32, 10], T=4, dropout=[d], seed=0)
+    assert m2.dropouts == (d,)
+    assert SpikingMLP([64, 32, 10], T=4).dropouts[0].key == "none"
+    mixed = SpikingMLP([64, 32, 32, 10], T=4, dropout=["temporal", None], p=0.3, seed=0)
+    assert [d.key for d in mixed.dropouts] == ["temporal", "none"]
+
+
+def test_set_dropout_rewires_dropconnect() -> None:
+    m = SpikingMLP([64, 32, 16, 10], T=3, seed=0)
+    plain = [m.blocks[1].synapse, m.readout.synapse]
+    n_params = len(list(m.parameters()))
+    m.set_dropout("dropconnect", 0.3)
+    wrapped = [m.blocks[1].synapse, m.readout.synapse]
+    assert all(isinstance(s, MaskedSynapse) for s in wrapped)
+    assert [s.unwrapped for s in wrapped] == plain  # the same synapses, behind a mask
+    assert [s.method for s in wrapped] == list(m.dropouts)
+    assert not isinstance(m.blocks[0].synapse, MaskedSynapse)  # the first synapse has no layer before it
+    assert len(list(m.parameters())) == n_params  # nothing registered twice
+    assert m.outgoing_synapses() == {"hidden1": plain[0], "hidden2": plain[1]}
+    # twice in a row: still one wrapper, not a wrapper of a wrapper
+    m.set_dropout("dropconnect", 0.2)
+    assert m.blocks[1].synapse.inner is plain[0] and m.readout.synapse.inner is plain[1]
+    m.set_dropout("none")
+    assert [m.blocks[1].synapse, m.readout.synapse] == plain
+    assert [d.key for d in m.dropouts] == ["none", "none"]
+
+
+def test_set_dropout_other_methods() -> None:
+    m = SpikingMLP([64, 32, 16, 10], T=3, seed=0)
+    m.set_dropout("temporal", 0.3, rescale="none")
+    assert [(d.key, d.p, d.rescale) for d in m.dropouts] == [("temporal", 0.3, "none")] * 2
+    m.set_dropout([make_dropout("standard", 0.1), None])
+    assert [d.key for d in m.dropouts] == ["standard", "none"]
+    with pytest.raises(ValueError, match="2 hidden spiking layers"):
+        m.set_dropout(["standard"], 0.1)
+    with pytest.raises(ValueError, match="without a dropout method"):
+        m.set_dropout(None, 0.2)
+
+
+def test_dropconnect_masks_the_forward() -> None:
+    m = SpikingMLP([64, 32, 10], T=4, dropout="dropconnect", p=0.5, seed=0).train()
+    x = torch.rand(3, 64)
+    a, b = m(x), m(x)
+    assert not torch.equal(a, b)  # a fresh synapse mask per forward
+    m.eval()
+    ref = SpikingMLP([64, 32, 10], T=4, seed=0).eval()
+    assert torch.equal(m(x), ref(x))  # inverted rescale: nothing to do at inference
+
+
+def test_reseed_restarts_encoding_and_dropout_streams() -> None:
+    m = SpikingMLP([64, 32, 10], T=4, encoding="rate", dropout="standard", p=0.3, seed=0).train()
+    x = torch.rand(3, 64)
+    m.reseed(5)
+    with torch.no_grad():
+        a, b = m(x), m(x)
+        m.reseed(5)
+        c = m(x)
+    assert torch.equal(a, c) and not torch.equal(a, b)
+    assert m.dropouts[0]._seed == derived_seed(5, 1)
+    with pytest.raises(TypeError, match="seed"):
+        m.reseed(1.5)
+
+
+def test_recording_is_off_by_default_and_does_not_change_outputs() -> None:
+    model = SpikingMLP([64, 32, 10], T=5, seed=1).eval()
+    x = torch.rand(4, 64)
+    a = model(x)
+    with model.record():
+        b = model(x)
+    assert torch.equal(a, b)
+    assert model._recording is None
+
+
+def test_record_does_not_nest_and_has_kinds() -> None:
+    model = SpikingMLP([64, 32, 10], T=5, seed=1)
+    with model.record():
+        with pytest.raises(RuntimeError, match="do not nest"):
+            with model.record():
+                pass
+    assert model._recording is None
+    with model.record(kind="rates") as rec:
+        model(torch.rand(4, 64))
+    assert set(rec.rates) == {"hidden1"} and 0.0 <= rec.rates["hidden1"] <= 1.0
+    with pytest.raises(ValueError, match="kind"):
+        with model.record(kind="everything"):
+            pass
+    assert model._recording is None
+
+
+def test_direct_encoding_matches_explicit_repeat() -> None:
+    """The first GEMM computed once and broadcast equals running it at every step."""
+    m = SpikingMLP([64, 20, 10], T=4, seed=3).eval()
+    x = torch.rand(3, 64)
+    block = m.block("hidden1")
+    cur = block.synapse.static(x).unsqueeze(0).repeat(4, 1, 1)
+    with m.record() as rec:
+        m(x)
+    assert torch.equal(rec.spikes["hidden1"], block.neuron(cur))  # the same currents, materialised
+    # the whole sequence through the synapse: a GEMM of T*B rows rounds differently (float32)
+    seq = block.synapse(x.unsqueeze(0).expand(4, 3, 64))
+    torch.testing.assert_close(seq, cur, rtol=0, atol=1e-6)
+
+
+def test_seed_gives_identical_initialisation_and_leaves_global_rng() -> None:
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = SpikingMLP([64, 16, 10], seed=7, dropout="standard", p=0.2)
+    after = torch.rand(1)
+    b = SpikingMLP([64, 16, 10], seed=7, dropout="standard", p=0.2)
+    assert torch.equal(before, after)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert a.dropouts[0]._seed == b.dropouts[0]._seed
+    c = SpikingMLP([64, 16, 10], seed=8)
+    assert not torch.equal(a.blocks[0].synapse.weight, c.blocks[0].synapse.weight)
+
+
+def test_rescale_none_scales_next_layer_at_inference() -> None:
+    torch.manual_seed(0)
+    m = SpikingMLP([64, 32, 10], T=4, dropout="temporal", p=0.4, dropout_options={"rescale": "none"}, seed=0).eval()
+    ref = SpikingMLP([64, 32, 10], T=4, seed=0).eval()
+    x = torch.rand(3, 64)
+    with m.record() as rec:
+        out = m(x)
+    spikes = rec.spikes["hidden1"]
+    syn = m.readout.synapse
+    expected_cur = torch.nn.functional.linear(spikes * 0.6, syn.weight, syn.bias)
+    v, acc = torch.zeros(3, 10), torch.zeros(3, 10)
+    for c in expected_cur.unbind(0):
+        v = 0.9 * v + c
+        acc = acc + v
+    assert torch.allclose(out, acc / 4, atol=1e-6)
+    assert isinstance(m.readout.neuron, LeakyIntegrator)
+    assert not torch.allclose(out, ref(x))
+
+
+def test_hidden_and_outgoing_weights() -> None:
+    m = SpikingMLP([64, 32, 16, 10], T=3, dropout="dropconnect", p=0.3, seed=0)
+    hw, ow = m.hidden_weights(), m.outgoing_weights()
+    assert list(hw) == list(ow) == ["hidden1", "hidden2"]
+    assert hw["hidden1"].shape == (32, 64) and hw["hidden2"].shape == (16, 32)
+    assert ow["hidden1"] is hw["hidden2"] and ow["hidden2"] is m.readout.synapse.weight
+    assert ow["hidden2"].shape == (10, 16)
+    syns = m.outgoing_synapses()
+    assert all(isinstance(s, LinearSynapse) and s.taps == 1 for s in syns.values())
+    cnn = SpikingCNN((3, 16, 16), channels=(4, 8), hidden=12, n_classes=10, T=2, seed=0)
+    assert cnn.hidden_weights()["conv2"].shape == (8, 4, 3, 3)
+    assert cnn.outgoing_weights()["conv1"] is cnn.hidden_weights()["conv2"]
+    assert cnn.outgoing_weights()["fc"].shape == (10, 12)
+
+
+def test_outgoing_synapses_of_the_delayed_network() -> None:
+    d = DelayedSNN([64, 32, 10], T=8, delays=(0, 2, 5), dropout="dropconnect", p=0.2, seed=0)
+    (syn,) = d.outgoing_synapses().values()
+    assert isinstance(syn, DelayedLinear) and syn.taps == 3 == len(d.readout.synapse.unwrapped.delays)
+    assert d.outgoing_weights()["hidden1"].shape == (10, 32 * 3)
+    assert d.hidden_weights()["hidden1"].shape == (32, 64 * 3)
+
+
+def test_wrong_input_shape() -> None:
+    m = SpikingMLP([64, 16, 10], T=3)
+    with pytest.raises(ValueError, match="expects 64"):
+        m(torch.rand(2, 28, 28))
+    with pytest.raises(ValueError, match="at least 2 dims"):
+        m(torch.rand(64))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        m([[0.0] * 64])
+    with pytest.raises(ValueError, match="per-sample shape"):
+        SpikingCNN((3, 16, 16), (4,), 8, 10, T=2)(torch.rand(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="expects 64"):
+        PenaltySNN([64, 16, 10], T=3)(torch.rand(2, 32))
+    with pytest.raises(ValueError, match="expects 64"):
+        DelayedSNN([64, 16, 10], T=3)(torch.rand(2, 32))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_check_sizes() -> None:
+    assert check_sizes([64, 10]) == (64, 10)
+    with pytest.raises(ValueError, match=r"sizes\[1\]"):
+        check_sizes([64, 0])
+    with pytest.raises(ValueError, match="at least 3"):
+        check_sizes([64, 10], min_len=3)
+    with pytest.raises(TypeError, match="channels"):
+        check_sizes("4,8", name="channels")
+
+
+def test_derived_seed() -> None:
+    seeds = {derived_seed(s, slot) for s in range(3) for slot in range(4)}
+    assert len(seeds) == 12 and all(0 <= s < 2**62 for s in seeds)
+    assert derived_seed(5, 1) == derived_seed(5, 1)
+
+
+def test_dropout_argument_forms() -> None:
+    """What a model accepts as ``dropout`` (one slot per hidden layer) and what it refuses."""
+    m = SpikingMLP([64, 32, 32, 10], T=2, dropout="temporal", p=0.2, dropout_options={"rescale": "none"}, seed=0)
+    assert [(s.key, s.p, s.rescale) for s in m.dropouts] == [("temporal", 0.2, "none")] * 2
+    a = SpikingMLP([64, 32, 10], T=2, dropout="temporal", p=0.2, seed=0)
+    b = SpikingMLP([64, 32, 10], T=2, dropout="temporal", p=0.2, seed=0)
+    assert a.dropouts[0]._seed == b.dropouts[0]._seed
+    with pytest.raises(ValueError, match="one dropout module instance cannot fill several layers"):
+        SpikingMLP([64, 32, 32, 10], dropout=make_dropout("standard", 0.1))
+    with pytest.raises(ValueError, match="1 entries but the model has 2"):
+        SpikingMLP([64, 32, 32, 10], dropout=["standard"], p=0.1)
+    with pytest.raises(TypeError, match="dropout entries"):
+        SpikingMLP([64, 32, 10], dropout=[3], p=0.1)
+    with pytest.raises(ValueError, match="without a dropout method"):
+        SpikingMLP([64, 32, 10], p=0.2)

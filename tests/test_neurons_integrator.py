@@ -1,0 +1,38 @@
+"""snnlab.neurons.integrator: the readouts' non-spiking leaky integrator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from snnlab.neurons import LeakyIntegrator, neuron_keys
+
+
+def test_leaky_integrator_by_hand() -> None:
+    x = torch.tensor([1.0, 0.0, 2.0]).view(3, 1, 1)
+    out = LeakyIntegrator(0.5).run(x, trace=True, mean=True)
+    assert out.spikes is None
+    assert out.trace.flatten().tolist() == [1.0, 0.5, 2.25]
+    assert out.mean.shape == (1, 1, 1)
+    assert math.isclose(out.mean.item(), (1.0 + 0.5 + 2.25) / 3, rel_tol=1e-6)
+
+
+def test_leaky_integrator_is_linear_and_differentiable() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    n = LeakyIntegrator(0.9)
+    mean = n.run(x, mean=True).mean[0]
+    (gx,) = torch.autograd.grad(mean.sum(), x)
+    # d mean / d x_t = (1 + b + ... + b^(T-1-t)) / T
+    T = 7
+    expected = torch.tensor([sum(0.9**k for k in range(T - t)) / T for t in range(T)], dtype=torch.float64)
+    assert torch.allclose(gx[:, 0, 0], expected)
+
+
+def test_never_fires_and_is_not_registered() -> None:
+    n = LeakyIntegrator()
+    assert n.threshold == float("inf") and n.beta == 0.9
+    assert n.key not in neuron_keys()
+    assert n(torch.rand(3, 2, 2)) is None  # forward = spikes: none
+    assert "beta=0.9" in repr(n)

@@ -1,0 +1,42 @@
+"""``snnlab/plots/results.py``: the result figures build from tidy frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from snnlab.analysis import importance as imp
+from snnlab.analysis import statistics as st
+
+
+def test_result_figures_build_from_tidy_frames() -> None:
+    from snnlab import plots
+
+    rng = np.random.default_rng(0)
+    hist = pd.DataFrame([{"label": m, "setting": "digits · spiking_mlp", "seed": s, "epoch": e,
+                          "train_loss": 1.0 / e + 0.01 * rng.random(), "test_acc": 0.9 + 0.01 * rng.random()}
+                         for m in ("none", "standard") for s in range(3) for e in range(1, 4)])
+    fig = plots.curves_figure(hist, metrics=("train_loss", "test_acc"), facet="setting")
+    assert len(fig.data) == 2 * 2 * 2  # metrics x labels x (band + line)
+    band = fig.data[0]
+    assert band.fill == "toself" and len(band.x) == 6
+    frame = hist[hist.epoch == 3].assign(p=lambda d: np.where(d.label == "none", 0.0, 0.3), gap=0.05)
+    bars = plots.bars_figure(frame, values=["test_acc", "gap"], facet="setting")
+    assert list(bars.data[0].x) == ["none", "standard"] and bars.data[0].error_y.array is not None
+    # an order that repeats a label (baselines listed first, then every label) draws it once
+    again = plots.bars_figure(frame, values=["test_acc"], facet="setting", order=["none", "none", "standard"])
+    assert list(again.data[0].x) == ["none", "standard"]
+    assert len(plots.curves_figure(hist, metrics=("test_acc",), facet="setting", order=["none", "none"]).data) == 4
+    vs_p = plots.metric_vs_p_figure(frame, facet="setting")
+    assert any(t.name == "none (p = 0)" for t in vs_p.data)
+    table = st.compare_to_baseline(frame, metric="test_acc", group="label")
+    assert list(plots.results_table_figure(table, group="label").data[0].cells.values[0]) == ["none", "standard"]
+    membership = imp.top_k_membership({"a": [3.0, 2.0, 1.0], "b": [1.0, 2.0, 3.0]}, 2)
+    heat = plots.membership_heatmap(membership)
+    assert np.isnan(heat.data[0].z[0][list(membership.columns).index(2)])  # neuron 2 is not in a's top-2
+    agree = imp.rank_agreement({"a": [3.0, 2.0, 1.0], "b": [1.0, 2.0, 3.0], "c": [3.0, 1.0, 2.0]}, k=1)
+    assert len(plots.stability_figure(agree.assign(comparison="pairs")).data) == 2
+    assert len(plots.importance_scatter_figure([1.0, 2.0, 3.0], [0.0, 0.1, 0.2], k=1).data[1].x) == 1
+    with pytest.raises(ValueError, match="history"):
+        plots.curves_figure(hist.drop(columns="epoch"), facet="setting")
