@@ -14,6 +14,20 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# Without a GPU, Triton kernels run in its CPU interpreter. Triton reads this when it is first
+# imported, so it is set here, before any test can import it.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Compiled kernels (dropout, LIF) go to a folder of this test session, never the user's ~/.cache.
+if "SNNLAB_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["SNNLAB_CACHE"] = tempfile.mkdtemp(prefix="snnlab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SNNLAB_CACHE"], True)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
+import tempfile  # noqa: F401  (the build goes through snnlab.native; tests patch kernels.tempfile.tempdir)
 import warnings
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from snnlab import native
 
 GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio in 64 bits)
 MIX1 = 0xBF58476D1CE4E5B9
@@ -72,10 +68,15 @@ def _logical_shift(z: Tensor, s: int) -> Tensor:
     return (z >> s) & ((1 << (64 - s)) - 1)
 
 
-def reference_lanes(seed: int, n: int, device: torch.device | str = "cpu") -> Tensor:
-    """The kernel's 16-bit uniform lanes for elements ``0..n-1`` (int32), in plain PyTorch (the twin's draw)."""
+def reference_lanes(seed: int | Tensor, n: int, device: torch.device | str = "cpu") -> Tensor:
+    """The kernel's 16-bit uniform lanes for elements ``0..n-1`` (int32), in plain PyTorch (the twin's draw).
+
+    ``seed`` is an int, or a 0-d int64 tensor holding its 64-bit pattern (on CUDA the seed stays on
+    the device, so drawing it needs no host sync).
+    """
     words = (n + LANES - 1) // LANES
-    z = torch.arange(1, words + 1, dtype=torch.int64, device=device) * _signed(GAMMA) + _signed(seed)
+    z = torch.arange(1, words + 1, dtype=torch.int64, device=device) * _signed(GAMMA)
+    z = z + (seed.to(device=z.device, dtype=torch.int64) if isinstance(seed, Tensor) else _signed(seed))
     z = (z ^ _logical_shift(z, 30)) * _signed(MIX1)
     z = (z ^ _logical_shift(z, 27)) * _signed(MIX2)
     z = z ^ _logical_shift(z, 31)
@@ -84,7 +85,7 @@ def reference_lanes(seed: int, n: int, device: torch.device | str = "cpu") -> Te
 
 
 def reference_keep_affine(
-    x: Tensor, drop: float, seed: int, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0
+    x: Tensor, drop: float, seed: int | Tensor, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0
 ) -> tuple[Tensor, Tensor]:
     """Plain-PyTorch twin of ``fused_keep_affine``: ``(out, mask)`` with the same mask, arithmetic and gradient."""
     keep = reference_lanes(seed, x.numel(), x.device).reshape(x.shape) >= lane_threshold(drop)
@@ -92,7 +93,7 @@ def reference_keep_affine(
     return out, keep.to(torch.uint8)
 
 
-# ---------------------------------------------------------------- building and loading the C library
+# ---------------------------------------------------------------- loading the C library (built by snnlab.native)
 
 
 @dataclass(frozen=True)
@@ -109,34 +110,6 @@ def kernel_choice() -> str:
     if choice not in KERNEL_CHOICES:
         raise ValueError(f"{KERNEL_ENV}={choice!r} is not a dropout kernel; allowed: {', '.join(KERNEL_CHOICES)}")
     return choice
-
-
-def _cache_dirs() -> list[Path]:
-    """Where the compiled library may live, in order: ``$SNNLAB_CACHE/kernels``, the user cache, the temp folder."""
-    dirs = []
-    if os.environ.get("SNNLAB_CACHE"):
-        dirs.append(Path(os.environ["SNNLAB_CACHE"]) / "kernels")
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    dirs.append((Path(xdg) if xdg else Path.home() / ".cache") / "snnlab" / "kernels")
-    dirs.append(Path(tempfile.gettempdir()) / f"snnlab-kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}")
-    return dirs
-
-
-def _compile(compiler: str, source: bytes, target: Path) -> None:
-    """Compile ``source`` into the shared library ``target`` (written beside it, then renamed: safe under concurrency)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so")
-    os.close(fd)
-    src = Path(tmp).with_suffix(".c")
-    try:
-        src.write_bytes(source)
-        proc = subprocess.run([compiler, *CFLAGS, str(src), "-o", tmp], capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{compiler} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-        os.replace(tmp, target)
-    finally:
-        for leftover in (Path(tmp), src):
-            leftover.unlink(missing_ok=True)
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -156,22 +129,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[ctypes.CDLL | None, str]:
     """The compiled library (built once per source and compiler, cached on disk), or None and the reason."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        return None, "no C compiler found (set CC or install gcc)"
-    source = resources.files("snnlab.dropout").joinpath("csrc", SOURCE).read_bytes()
-    key = hashlib.sha256(b"\0".join([source, " ".join(CFLAGS).encode(), compiler.encode(), platform.machine().encode()]))
-    name = f"keep_affine-{key.hexdigest()[:16]}.so"
-    errors = []
-    for folder in _cache_dirs():
-        target = folder / name
-        try:
-            if not target.exists():
-                _compile(compiler, source, target)
-            return _bind(ctypes.CDLL(str(target))), str(target)
-        except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
-            errors.append(f"{folder}: {exc}")
-    return None, "could not build the kernel: " + "; ".join(errors)
+    return native.load_library("snnlab.dropout", SOURCE, CFLAGS, _bind)
 
 
 def kernel_status() -> KernelStatus:
@@ -254,7 +212,7 @@ def fused_keep_affine(
 
 
 def keep_affine(
-    x: Tensor, drop: float, seed: int, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0
+    x: Tensor, drop: float, seed: int | Tensor, *, scale: float = 1.0, shift: float = 0.0, bias: float = 0.0
 ) -> tuple[Tensor, Tensor]:
     """``fused_keep_affine`` where it applies, else its plain-PyTorch twin: the same ``(out, mask)`` either way."""
     if fused_applies(x):
@@ -262,10 +220,16 @@ def keep_affine(
     return reference_keep_affine(x, drop, seed, scale=scale, shift=shift, bias=bias)
 
 
-def draw_seed(generator: torch.Generator) -> int:
-    """One 64-bit kernel seed from a module's generator (advances it by one draw)."""
+def draw_seed(generator: torch.Generator) -> int | Tensor:
+    """One 64-bit kernel seed from a module's generator (advances it by one draw).
+
+    On CPU an int (for the C kernel); elsewhere a 0-d int64 tensor left on the generator's device,
+    so a training step never waits for the device to hand the seed over.
+    """
     word = torch.empty((1,), dtype=torch.int64, device=generator.device).random_(-(2**63), None, generator=generator)
-    return int(word.item()) % (1 << 64)
+    if word.device.type == "cpu":
+        return int(word.item()) % (1 << 64)
+    return word[0]
 
 
 __all__ = [

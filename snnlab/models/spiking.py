@@ -17,11 +17,11 @@ from snnlab.validation import check_choice, check_int
 READOUTS = ("membrane", "rate")
 
 
-def leaky_or_rate_readout(synapse: LinearSynapse, readout: str, output_beta: float) -> Readout:
+def leaky_or_rate_readout(synapse: LinearSynapse, readout: str, output_beta: float, backend: str = "auto") -> Readout:
     """A leaky integrator whose mean potential gives the logits (``"membrane"``), or LIF neurons
-    whose spike counts do (``"rate"``)."""
+    (on ``backend``) whose spike counts do (``"rate"``)."""
     if readout == "rate":
-        return Readout(synapse, LIF(beta=output_beta), "count")
+        return Readout(synapse, LIF(beta=output_beta, backend=backend), "count")
     return Readout(synapse, LeakyIntegrator(output_beta), "mean")
 
 
@@ -60,7 +60,9 @@ class SpikingMLP(SpikingModel):
             neurons = [make_neuron(neuron, **(neuron_options or {})) for _ in self.sizes[1:-1]]
         slots = make_slots(len(neurons), dropout, p, dropout_options, seed)
         blocks = [SpikingBlock(f"hidden{i + 1}", s, n, d) for i, (s, n, d) in enumerate(zip(synapses, neurons, slots))]
-        self._assemble(blocks, leaky_or_rate_readout(synapses[-1], readout, self.output_beta), seed)
+        # LIF output neurons run on the hidden LIF neurons' backend when one is given.
+        backend = (neuron_options or {}).get("backend", "auto") if neuron == "lif" else "auto"
+        self._assemble(blocks, leaky_or_rate_readout(synapses[-1], readout, self.output_beta, backend), seed)
 
     def _prepare_input(self, x: Tensor) -> Tensor:
         self._check_batch(x, n_features=self.sizes[0])

@@ -7,12 +7,13 @@ from torch import Tensor, nn
 
 from snnlab.functional.lif import RESETS, LIFParams, LIFState, beta_from_tau, lif_initial_state, lif_step
 from snnlab.functional.surrogate import Surrogate, resolve_surrogate
+from snnlab.neurons import lif_kernels
 from snnlab.neurons.fused_lif import FusedLIF
 from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
 from snnlab.neurons.registry import register_neuron
 from snnlab.validation import check_choice, check_float
 
-LIF_BACKENDS = ("loop", "fused")
+LIF_BACKENDS = ("loop", "fused", "kernel", "auto")
 
 
 @register_neuron
@@ -21,8 +22,14 @@ class LIF(StepNeuron):
 
     ``beta`` (or ``tau`` in steps) sets the decay, ``threshold`` the firing level,
     ``reset`` is ``"subtract"`` (soft) or ``"zero"`` (hard). Either can be learnable.
-    The membrane is the pre-reset potential ``h``. ``backend="fused"`` runs the recurrence as one
-    custom-autograd node (same results, less memory).
+    The membrane is the pre-reset potential ``h``. ``backend`` says how the recurrence runs:
+    ``"auto"`` (default) the kernel where one runs, else ``"fused"``, silently; ``"loop"`` the time
+    loop over ``lif_step`` (the reference); ``"fused"`` one custom-autograd node in
+    PyTorch (same results, less memory); ``"kernel"`` the fused kernel of the tensor's device
+    (C on CPU, Triton on CUDA; ``snnlab.neurons.lif_kernels``: forward values bit-identical to the
+    loop, gradients to rounding), falling back to ``"fused"`` with one warning naming why when it
+    cannot run.
+    ``SNNLAB_LIF_KERNEL=torch`` turns the kernels off.
     """
 
     key = "lif"
@@ -39,7 +46,7 @@ class LIF(StepNeuron):
         learn_beta: bool = False,
         learn_threshold: bool = False,
         detach_reset: bool = False,
-        backend: str = "loop",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         self.backend = check_choice("backend", backend, LIF_BACKENDS)
@@ -78,6 +85,16 @@ class LIF(StepNeuron):
             return super().run(x, trace=trace, mean=mean)
         check_sequence("x", x)
         params = self.params()
+        if self.backend in ("kernel", "auto"):
+            applies, reason = lif_kernels.kernel_applies(x)
+            if applies:
+                spikes, h_all = lif_kernels.lif_kernel(
+                    x, params.beta, params.threshold, reset=params.reset, surrogate=params.surrogate,
+                    detach_reset=params.detach_reset, keep_h=trace or mean,
+                )
+                return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)
+            if self.backend == "kernel" and lif_kernels.kernel_choice() != "torch":
+                lif_kernels.warn_unavailable(reason)
         spikes, h_all = FusedLIF.apply(x, params.beta, params.threshold, params.reset, params.surrogate,
                                        params.detach_reset)
         return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)

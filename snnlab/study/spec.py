@@ -21,7 +21,9 @@ DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
 # Part of the hash: bump when the meaning of a field changes, or when what a spec and seed produce
 # changes (v2: the per-step dropout masks come from the counter-based kernel lanes), so that a
 # store never hands back trials that the current code would not reproduce.
-SPEC_VERSION = 2
+# v3: the LIF neuron runs on the fused kernel by default (backend "auto": same forward values,
+# gradients summed in another order, so trained results differ slightly from v2's loop).
+SPEC_VERSION = 3
 
 Scalar = str | int | float | bool | None
 OptionPairs = tuple[tuple[str, Any], ...]

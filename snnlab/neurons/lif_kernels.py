@@ -1,0 +1,290 @@
+"""Fused LIF kernels: the whole recurrence over T in one pass each way, in C on CPU and in Triton on CUDA.
+
+Why: the LIF recurrence is elementwise per neuron and sequential in time, so PyTorch runs it as
+several small kernels per step, each a pass over ``[B, N]`` with its own buffers (forward and
+backward), and on GPU one launch per op per step. Here one call runs all T steps for a block of
+neurons with the state in registers/L1: forward writes the spikes and the pre-reset membrane
+``h`` (the trace, and all that backward needs: spikes are recomputed from it), backward runs the
+reverse recurrence in one pass and returns the gradients of the input and, when they require
+grad, of ``beta`` and ``threshold``.
+
+* CPU: ``csrc/lif.c`` (OpenMP over chunks of neurons, float32/float64, an AVX2 build picked at
+  load time on x86-64 Linux), compiled on first use by ``snnlab.native`` (about 3 s, once per
+  machine). Forward values are bit-identical to the loop of ``snnlab.functional.lif_step`` (same
+  operations in the same order, no contraction); gradients agree to rounding (one expression per
+  element; the scalar gradients summed per neuron over time, then in double), and every result
+  is the same for any thread count.
+* CUDA: ``lif_triton`` (imported only when used), float32/float64, float16/bfloat16 inputs
+  computed in float32.
+
+``SNNLAB_LIF_KERNEL=torch`` turns both off (the plain-PyTorch paths run). ``kernel_status(device)``
+says which kernel a device would use and why; ``lif_kernel`` runs it; ``reference_lif`` is the
+loop of ``lif_step`` every kernel is tested against.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from snnlab import native
+from snnlab.functional.lif import RESETS, LIFParams, LIFState, lif_initial_state, lif_step
+from snnlab.functional.surrogate import SURROGATES, Surrogate
+from snnlab.validation import check_choice
+
+KERNEL_ENV = "SNNLAB_LIF_KERNEL"  # "auto" (default: the kernel where one applies) or "torch"
+KERNEL_CHOICES = ("auto", "torch")
+CFLAGS = ("-O3", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp", "-shared", "-fPIC")
+SOURCE = "lif.c"
+RESET_CODES = {name: i for i, name in enumerate(RESETS)}  # as numbered in csrc/lif.c
+SURROGATE_CODES = {name: i for i, name in enumerate(SURROGATES)}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_CTYPE = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
+TRITON_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+@dataclass(frozen=True)
+class KernelStatus:
+    """Which LIF kernel a device uses: ``backend`` "c", "triton" or "torch", and ``reason`` why."""
+
+    backend: str
+    reason: str
+
+
+def kernel_choice() -> str:
+    """The choice made through ``SNNLAB_LIF_KERNEL`` ("auto" unless set), validated."""
+    choice = os.environ.get(KERNEL_ENV, "auto").strip().lower() or "auto"
+    if choice not in KERNEL_CHOICES:
+        raise ValueError(f"{KERNEL_ENV}={choice!r} is not a LIF kernel choice; allowed: {', '.join(KERNEL_CHOICES)}")
+    return choice
+
+
+# ---------------------------------------------------------------- the C library
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the argument types of the library's functions."""
+    p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
+    for dtype, suffix in _SUFFIX.items():
+        real = _CTYPE[dtype]
+        fwd = getattr(lib, f"lif_forward_{suffix}")
+        fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32]
+        fwd.restype = None
+        bwd = getattr(lib, f"lif_backward_{suffix}")
+        bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32]
+        bwd.restype = None
+    lib.lif_chunk.argtypes = [i64]
+    lib.lif_chunk.restype = i64
+    lib.lif_advise_huge.argtypes = [p, i64]
+    lib.lif_advise_huge.restype = None
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """The compiled library (built once per source and compiler, cached on disk), or None and the reason."""
+    return native.load_library("snnlab.neurons", SOURCE, CFLAGS, _bind)
+
+
+def _triton_reason() -> str | None:
+    """None when the Triton kernel can run on CUDA here, else why not."""
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed"
+    return None
+
+
+def kernel_status(device: torch.device | str = "cpu") -> KernelStatus:
+    """Which fused LIF kernel tensors on ``device`` use, and why (a library path, or the reason for "torch")."""
+    dev = torch.device(device)
+    if kernel_choice() == "torch":
+        return KernelStatus("torch", f"{KERNEL_ENV}=torch")
+    if dev.type == "cpu":
+        lib, reason = _load()
+        return KernelStatus("c" if lib is not None else "torch", reason)
+    if dev.type == "cuda":
+        why = _triton_reason()
+        return KernelStatus("torch", why) if why else KernelStatus("triton", "Triton kernel (snnlab.neurons.lif_triton)")
+    return KernelStatus("torch", f"no fused LIF kernel for device type {dev.type!r} (CPU: C, CUDA: Triton)")
+
+
+def kernel_applies(x: Tensor) -> tuple[bool, str]:
+    """Whether ``lif_kernel`` handles ``x`` (device, dtype, kernel available), and if not, why."""
+    status = kernel_status(x.device)
+    if status.backend == "torch":
+        return False, status.reason
+    allowed = tuple(_SUFFIX) if status.backend == "c" else TRITON_DTYPES
+    if x.dtype not in allowed:
+        names = ", ".join(str(d).replace("torch.", "") for d in allowed)
+        return False, f"the {status.backend} LIF kernel takes {names} on {x.device.type}, got {str(x.dtype).replace('torch.', '')}"
+    return True, status.reason
+
+
+@functools.lru_cache(maxsize=None)
+def warn_unavailable(reason: str) -> None:
+    """Say once per reason and process (the cache remembers it) that a requested LIF kernel could not be used."""
+    warnings.warn(f"snnlab: fused LIF kernel unavailable ({reason}); using the plain-PyTorch fused backend", stacklevel=3)
+
+
+# ---------------------------------------------------------------- layouts shared by both kernels
+
+
+def time_major(t: Tensor) -> tuple[Tensor, int]:
+    """``t[T, ...]`` as a tensor whose every step is contiguous, and the step stride in elements.
+
+    An expand view over time (direct encoding: stride 0) is kept as it is, stride 0; anything
+    else not laid out as contiguous steps is copied once.
+    """
+    m = t[0].numel() if t.shape[0] else 0
+    if t.shape[0] > 0 and t[0].is_contiguous() and (t.stride(0) == 0 or t.stride(0) == m or t.shape[0] == 1):
+        return t, (0 if t.stride(0) == 0 and t.shape[0] > 1 else m)
+    return t.contiguous(), m
+
+
+def scalar(value: float | Tensor, like: Tensor) -> Tensor:
+    """``value`` as a 0-dim tensor (a learnable parameter is passed through as it is)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"beta and threshold must be scalars (one value per layer), got shape {tuple(value.shape)}")
+        return value
+    return torch.tensor(float(value), dtype=like.dtype if like.dtype == torch.float64 else torch.float32)
+
+
+# ---------------------------------------------------------------- the C kernel's autograd node
+
+HUGE_BYTES = 8 << 20  # outputs from this size on ask for huge pages (see lif_advise_huge in csrc/lif.c)
+
+
+def _empty(lib: ctypes.CDLL, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    """A fresh CPU output buffer; a large one is advised to use huge pages before it is first written."""
+    t = torch.empty(shape, dtype=dtype)
+    if t.nbytes >= HUGE_BYTES:
+        lib.lif_advise_huge(t.data_ptr(), t.nbytes)
+    return t
+
+
+def _c_forward(x: Tensor, b: float, thr: float, reset: str, keep_h: bool) -> tuple[Tensor, Tensor | None]:
+    """Run the C forward: spikes, and ``h`` when ``keep_h``."""
+    lib, _ = _load()
+    xs, sx = time_major(x.detach())
+    steps, m = x.shape[0], x[0].numel()
+    s = _empty(lib, x.shape, x.dtype)
+    h = _empty(lib, x.shape, x.dtype) if keep_h else None
+    real = _CTYPE[x.dtype]
+    getattr(lib, f"lif_forward_{_SUFFIX[x.dtype]}")(
+        xs.data_ptr(), sx, s.data_ptr(), h.data_ptr() if h is not None else None, steps, m, real(b), real(thr),
+        RESET_CODES[reset], torch.get_num_threads(),
+    )
+    return s, h
+
+
+class _CLIF(torch.autograd.Function):
+    """``(spikes, h) = _CLIF.apply(x, beta, threshold, reset, surrogate, detach_reset)`` on CPU, with the C kernel."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
+        b, thr = float(beta.detach()), float(threshold.detach())
+        s, h = _c_forward(x, b, thr, reset, keep_h=True)
+        ctx.save_for_backward(h)
+        ctx.b, ctx.thr, ctx.reset, ctx.surrogate, ctx.detach_reset = b, thr, reset, surrogate, detach_reset
+        ctx.beta_dtype, ctx.thr_dtype = beta.dtype, threshold.dtype
+        ctx.set_materialize_grads(False)  # None for an unused output: no zero tensor to read
+        return s, h
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor | None, g_h: Tensor | None):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        lib, _ = _load()
+        steps, m = h.shape[0], h[0].numel()
+        need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        zero_row = None
+        if g_s is None or g_h is None:  # an absent gradient is read as a zero row with step stride 0
+            zero_row = torch.zeros(m, dtype=h.dtype)
+        gs, sgs = time_major(g_s.to(h.dtype)) if g_s is not None else (zero_row, 0)
+        gh, sgh = time_major(g_h.to(h.dtype)) if g_h is not None else (zero_row, 0)
+        g_x = _empty(lib, h.shape, h.dtype)
+        chunks = max(1, -(-m // int(lib.lif_chunk(m))))
+        partial = torch.empty(2 * chunks, dtype=torch.float64)
+        sums = torch.zeros(2, dtype=torch.float64)
+        real = _CTYPE[h.dtype]
+        getattr(lib, f"lif_backward_{_SUFFIX[h.dtype]}")(
+            h.data_ptr(), gs.data_ptr(), sgs, gh.data_ptr(), sgh, g_x.data_ptr(), steps, m, real(ctx.b), real(ctx.thr),
+            RESET_CODES[ctx.reset], int(ctx.detach_reset), SURROGATE_CODES[ctx.surrogate.name],
+            real(ctx.surrogate.scale), int(need_beta or need_thr), partial.data_ptr(), sums.data_ptr(),
+            torch.get_num_threads(),
+        )
+        g_beta = sums[0].to(ctx.beta_dtype) if need_beta else None
+        g_thr = sums[1].to(ctx.thr_dtype) if need_thr else None
+        return g_x, g_beta, g_thr, None, None, None
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def lif_kernel(
+    x: Tensor,
+    beta: float | Tensor,
+    threshold: float | Tensor,
+    *,
+    reset: str = "subtract",
+    surrogate: Surrogate = Surrogate(),
+    detach_reset: bool = False,
+    keep_h: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """Run the LIF recurrence over ``x[T, B, ...]`` with the fused kernel of ``x``'s device: ``(spikes, h)``.
+
+    ``h`` is the pre-reset membrane ``[T, B, ...]``; when no gradient is needed and ``keep_h`` is
+    False it is not written and None is returned. ``beta``/``threshold`` are floats or scalar
+    tensors (learnable ones get gradients). Raises ValueError where ``kernel_applies(x)`` is False.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+    if x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be time-major [T, B, ...] with T >= 1, got shape {tuple(x.shape)}")
+    check_choice("reset", reset, RESETS)
+    if not isinstance(surrogate, Surrogate):
+        raise TypeError(f"surrogate must be a snnlab Surrogate, got {type(surrogate).__name__} ({surrogate!r})")
+    applies, reason = kernel_applies(x)
+    if not applies:
+        raise ValueError(f"no fused LIF kernel for x (device={x.device.type}, dtype={x.dtype}): {reason}")
+    beta_t, thr_t = scalar(beta, x), scalar(threshold, x)
+    if x.device.type == "cuda":
+        from snnlab.neurons import lif_triton  # Triton only when it is used
+
+        return lif_triton.lif_triton(x, beta_t, thr_t, reset=reset, surrogate=surrogate, detach_reset=detach_reset,
+                                     keep_h=keep_h)
+    grad = torch.is_grad_enabled() and (x.requires_grad or beta_t.requires_grad or thr_t.requires_grad)
+    if not grad:
+        return _c_forward(x, float(beta_t), float(thr_t), reset, keep_h)
+    return _CLIF.apply(x, beta_t, thr_t, reset, surrogate, bool(detach_reset))
+
+
+def reference_lif(x: Tensor, params: LIFParams) -> tuple[Tensor, Tensor]:
+    """The reference every kernel is tested against: a loop of ``lif_step`` over ``x[T, ...]``, ``(spikes, h)``."""
+    state: LIFState = lif_initial_state(x[0])
+    spikes, hs = [], []
+    for xt in x.unbind(0):
+        s, state = lif_step(xt, state, params)
+        spikes.append(s)
+        hs.append(state.h)
+    return torch.stack(spikes), torch.stack(hs)
+
+
+__all__ = [
+    "KERNEL_CHOICES",
+    "KERNEL_ENV",
+    "KernelStatus",
+    "kernel_applies",
+    "kernel_choice",
+    "kernel_status",
+    "lif_kernel",
+    "reference_lif",
+    "time_major",
+    "warn_unavailable",
+]

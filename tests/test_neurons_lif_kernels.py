@@ -1,0 +1,212 @@
+"""The fused C LIF kernel and its dispatch (snnlab/neurons/lif_kernels.py) against a loop of ``lif_step``.
+
+Forward values (spikes, ``h``) must equal the loop bit for bit (same operations, same order, no
+contraction). Gradients agree to rounding: the kernel sums the reverse recurrence in another order
+than autograd (one fused expression per element instead of several ops, the scalar gradients
+accumulated per neuron and then in double), so float64 is checked to 1e-10 and float32 to 1e-5
+relative to the largest value (float32's epsilon is 1.2e-7; the longest chains here are 40 steps
+and sums over ~10^5 terms, which stay well inside 1e-5). Every result must be the same for any
+thread count, and a kernel that cannot run falls back with one warning naming why.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from snnlab.functional.lif import LIFParams
+from snnlab.functional.surrogate import Surrogate
+from snnlab.neurons import LIF, lif_kernels
+from snnlab.neurons.lif_kernels import KERNEL_ENV, kernel_applies, kernel_status, lif_kernel, reference_lif
+
+SHAPES = [(1, 1, 1), (1, 4, 3), (7, 3, 301), (40, 2, 2100)]  # T=1, odd sizes, one and many chunks
+SURROGATES = [Surrogate("fast_sigmoid", 5.0), Surrogate("arctan", 2.0)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Build the library into a temporary cache (never the user's), once for this module."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SNNLAB_CACHE", str(tmp_path_factory.getbasetemp() / "snnlab-cache"))  # one build per session
+    patch.delenv(KERNEL_ENV, raising=False)
+    lif_kernels._load.cache_clear()
+    yield
+    lif_kernels._load.cache_clear()
+    patch.undo()
+
+
+@pytest.fixture
+def needs_c() -> None:
+    status = kernel_status("cpu")
+    if status.backend != "c":
+        pytest.skip(f"the C LIF kernel is not available here: {status.reason}")
+
+
+def _inputs(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=dtype) * 1.5 - 0.2  # many spikes and many silent steps
+    return x, torch.randn(shape, generator=g, dtype=dtype), torch.randn(shape, generator=g, dtype=dtype)
+
+
+def _check_grads(got: list[torch.Tensor], want: list[torch.Tensor], dtype: torch.dtype) -> None:
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    for a, b in zip(got, want):
+        scale = max(float(b.abs().max()), 1.0)
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol * scale)
+
+
+def _run_both(x, w_s, w_h, beta, thr, reset, surrogate, detach, *, loss="both"):
+    """Spikes, h and gradients (x, beta, threshold) of the kernel and of the reference for one loss."""
+    results = []
+    for impl in ("kernel", "reference"):
+        xi = x.clone().requires_grad_()
+        b = torch.tensor(beta, dtype=x.dtype, requires_grad=True)
+        t = torch.tensor(thr, dtype=x.dtype, requires_grad=True)
+        if impl == "kernel":
+            s, h = lif_kernel(xi, b, t, reset=reset, surrogate=surrogate, detach_reset=detach)
+        else:
+            s, h = reference_lif(xi, LIFParams(b, t, reset, surrogate, detach))
+        total = {"both": (s * w_s).sum() + (h * w_h).sum(), "spikes": (s * w_s).sum(), "trace": (h * w_h).sum()}[loss]
+        results.append((s, h, list(torch.autograd.grad(total, [xi, b, t]))))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: s.name)
+def test_c_kernel_matches_the_reference(needs_c, dtype, reset, detach, surrogate):
+    for shape in SHAPES:
+        x, w_s, w_h = _inputs(shape, dtype)
+        (s, h, g), (s_ref, h_ref, g_ref) = _run_both(x, w_s, w_h, 0.85, 0.9, reset, surrogate, detach)
+        assert s.dtype == dtype and torch.equal(s, s_ref), shape
+        assert torch.equal(h, h_ref), shape
+        _check_grads(g, g_ref, dtype)
+    assert s_ref.sum() > 0 and (1 - s_ref).sum() > 0  # both branches of the spike were exercised
+
+
+@pytest.mark.parametrize("loss", ["spikes", "trace"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_c_kernel_with_one_output_unused(needs_c, loss, reset):
+    """An output that gets no gradient (spikes only, trace only) is read as zeros, not materialised."""
+    x, w_s, w_h = _inputs((9, 5, 130), torch.float64, seed=1)
+    (s, h, g), (_, _, g_ref) = _run_both(x, w_s, w_h, 0.9, 1.0, reset, SURROGATES[1], False, loss=loss)
+    _check_grads(g, g_ref, torch.float64)
+
+
+def test_c_kernel_takes_expanded_and_strided_inputs(needs_c):
+    """Direct encoding (an expand view over time) is read with stride 0; other layouts are copied once."""
+    base = torch.rand(4, 50, generator=torch.Generator().manual_seed(2), dtype=torch.float64).requires_grad_()
+    grads = []
+    for fn in (lambda x: lif_kernel(x, 0.9, 0.5)[0], lambda x: reference_lif(x, LIFParams(0.9, 0.5))[0]):
+        out = fn(base.unsqueeze(0).expand(12, 4, 50))
+        grads.append((out, torch.autograd.grad((out * torch.arange(12.0, dtype=out.dtype)[:, None, None]).sum(), base)[0]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-10, atol=1e-10)
+    y = torch.rand(4, 6, 5, dtype=torch.float64).transpose(0, 1)  # [T=6, B=4, N=5], not contiguous
+    assert torch.equal(lif_kernel(y, 0.8, 0.3)[1], reference_lif(y, LIFParams(0.8, 0.3))[1])
+
+
+def test_c_kernel_is_independent_of_the_thread_count(needs_c):
+    x, w_s, w_h = _inputs((25, 16, 900), torch.float32, seed=3)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            (s, h, g), _ = _run_both(x, w_s, w_h, 0.9, 0.7, "subtract", SURROGATES[0], False)
+            results.append((s, h, g))
+    finally:
+        torch.set_num_threads(before)
+    for s, h, g in results[1:]:
+        assert torch.equal(s, results[0][0]) and torch.equal(h, results[0][1])
+        assert all(torch.equal(a, b) for a, b in zip(g, results[0][2]))
+
+
+def test_c_kernel_without_gradients_skips_the_trace(needs_c):
+    x, _, _ = _inputs((6, 3, 70), torch.float32, seed=4)
+    with torch.no_grad():
+        s, h = lif_kernel(x.requires_grad_(), 0.9, 0.8, keep_h=False)
+    assert h is None and not s.requires_grad
+    assert torch.equal(s, reference_lif(x.detach(), LIFParams(0.9, 0.8))[0])
+
+
+@pytest.mark.parametrize("backend", ["kernel", "auto"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_lif_kernel_backend_equals_the_loop(needs_c, backend, reset):
+    """``LIF(backend="kernel"/"auto")``: the loop's spikes and trace bit for bit, its mean and gradients to rounding."""
+    x, w_s, w_h = _inputs((14, 3, 6), torch.float64, seed=5)
+    x.requires_grad_()
+    results = []
+    for name in ("loop", backend):
+        lif = LIF(0.85, threshold=0.9, reset=reset, surrogate="arctan", learn_beta=True, learn_threshold=True,
+                  backend=name).double()
+        out = lif.run(x, trace=True, mean=True)
+        assert torch.equal(lif(x), out.spikes)
+        grads = torch.autograd.grad((out.spikes * w_s).sum() + (out.trace * w_h).sum(), [x, lif.beta, lif.threshold])
+        results.append((out, grads))
+    (ref, g_ref), (got, g) = results
+    assert torch.equal(got.spikes, ref.spikes) and torch.equal(got.trace, ref.trace)
+    assert got.mean.shape == (1, 3, 6)
+    torch.testing.assert_close(got.mean, ref.mean)
+    _check_grads(list(g), list(g_ref), torch.float64)
+
+
+def test_env_torch_turns_the_kernel_off(monkeypatch):
+    monkeypatch.setenv(KERNEL_ENV, "torch")
+    assert kernel_status("cpu") == lif_kernels.KernelStatus("torch", f"{KERNEL_ENV}=torch")
+    x = torch.rand(5, 2, 7, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a deliberate choice: no warning
+        out = LIF(backend="kernel").double()(x)
+    assert torch.equal(out, LIF(backend="loop").double()(x))
+    monkeypatch.setenv(KERNEL_ENV, "cuda-please")
+    with pytest.raises(ValueError, match=r"SNNLAB_LIF_KERNEL='cuda-please'.*allowed: auto, torch"):
+        LIF(backend="auto")(x)
+
+
+def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
+    """No working compiler: "kernel" warns once naming why and runs the plain fused path; "auto" is silent."""
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("SNNLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    lif_kernels._load.cache_clear()
+    lif_kernels.warn_unavailable.cache_clear()
+    try:
+        status = kernel_status("cpu")
+        assert status.backend == "torch" and "false failed" in status.reason
+        x = torch.rand(4, 3, 5)
+        with pytest.warns(UserWarning, match="fused LIF kernel unavailable.*false failed"):
+            out = LIF(backend="kernel")(x)
+        assert torch.equal(out, LIF(backend="loop")(x))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            LIF(backend="kernel")(x)  # said once per process, not at every call
+            LIF(backend="auto")(x)
+    finally:
+        lif_kernels._load.cache_clear()
+        lif_kernels.warn_unavailable.cache_clear()
+
+
+def test_what_the_kernel_does_not_cover(needs_c):
+    half = torch.rand(3, 2, 4, dtype=torch.float16)
+    applies, reason = kernel_applies(half)
+    assert not applies and "float16" in reason and "float32, float64" in reason
+    with pytest.raises(ValueError, match="dtype=torch.float16"):
+        lif_kernel(half, 0.9, 1.0)
+    assert kernel_status("meta").backend == "torch" and "'meta'" in kernel_status("meta").reason
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        lif_kernel([1.0, 2.0], 0.9, 1.0)
+    with pytest.raises(ValueError, match=r"x must be time-major.*shape \(5,\)"):
+        lif_kernel(torch.ones(5), 0.9, 1.0)
+    with pytest.raises(ValueError, match="reset='none'"):
+        lif_kernel(torch.ones(2, 3), 0.9, 1.0, reset="none")
+    with pytest.raises(TypeError, match="surrogate must be a snnlab Surrogate"):
+        lif_kernel(torch.ones(2, 3), 0.9, 1.0, surrogate="arctan")
+    with pytest.raises(ValueError, match="beta and threshold must be scalars"):
+        lif_kernel(torch.ones(2, 3), torch.ones(3), 1.0)
