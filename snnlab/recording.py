@@ -23,10 +23,12 @@ class Recording:
     """What a ``model.record()`` context captured; ``layers`` in network order."""
 
     kind: str = "full"
+    members: int | None = None  # a population's K: spike sums are also kept per member (axis 1)
     layers: list[str] = field(default_factory=list)
     _spikes: dict[str, list[Tensor]] = field(default_factory=dict)
     _membrane: dict[str, list[Tensor]] = field(default_factory=dict)
-    _spike_sum: dict[str, float] = field(default_factory=dict)
+    _spike_sum: dict[str, Tensor] = field(default_factory=dict)  # float64 on the spikes' device: no host sync
+    _member_sum: dict[str, Tensor] = field(default_factory=dict)
     _count: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -38,7 +40,11 @@ class Recording:
             self.layers.append(name)
         if spikes is not None:
             s = spikes.detach()
-            self._spike_sum[name] = self._spike_sum.get(name, 0.0) + float(s.sum())
+            total = s.sum().double()
+            self._spike_sum[name] = total if name not in self._spike_sum else self._spike_sum[name] + total
+            if self.members is not None:
+                per = s.transpose(0, 1).reshape(self.members, -1).sum(1).double()
+                self._member_sum[name] = per if name not in self._member_sum else self._member_sum[name] + per
             self._count[name] = self._count.get(name, 0) + s.numel()
             if self.kind == "full":
                 self._spikes.setdefault(name, []).append(s)
@@ -59,8 +65,15 @@ class Recording:
 
     @property
     def rates(self) -> dict[str, float]:
-        """Layer name -> mean spike value over every (t, sample, unit) recorded."""
-        return {k: self._spike_sum[k] / self._count[k] for k in self._spike_sum if self._count[k]}
+        """Layer name -> mean spike value over every (t, sample, unit) recorded (read from the device here)."""
+        return {k: float(self._spike_sum[k]) / self._count[k] for k in self._spike_sum if self._count[k]}
+
+    @property
+    def member_rates(self) -> dict[str, list[float]]:
+        """Layer name -> each member's mean spike value (recordings of a population only)."""
+        if self.members is None:
+            raise ValueError("member_rates needs a recording of a population (members=K)")
+        return {k: (v * self.members / self._count[k]).tolist() for k, v in self._member_sum.items() if self._count[k]}
 
     def _need_full(self, what: str) -> None:
         if self.kind != "full":

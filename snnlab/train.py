@@ -3,7 +3,10 @@
 Same seed, same device -> identical history on CPU: the batch order comes from a generator
 seeded by ``seed`` and the model's encoding/dropout streams are reseeded from it.
 A run whose loss becomes non-finite stops, keeps the epochs already measured and is marked
-``diverged`` (the alpha variants can break training: that is a result, not a crash).
+``diverged`` (the alpha variants can break training: that is a result, not a crash). The
+training step never waits for the device: losses, accuracies and finiteness accumulate there
+and are read once per epoch (a diverged run keeps the parameters it had before its first
+non-finite loss and is stopped at the end of that epoch).
 """
 
 from __future__ import annotations
@@ -79,7 +82,8 @@ class History:
         return last
 
 
-def _check_data(name: str, data: SplitData) -> None:
+def check_data(name: str, data: SplitData) -> None:
+    """``data`` must be a non-empty ``SplitData`` with finite inputs (checked once per call, not per step)."""
     if not isinstance(data, SplitData):
         raise TypeError(f"{name} must be a snnlab.data.SplitData (from load_dataset), got {type(data).__name__}")
     if len(data) == 0:
@@ -88,7 +92,8 @@ def _check_data(name: str, data: SplitData) -> None:
         raise ValueError(f"{name}.x contains NaN or infinite values; clean the data before training")
 
 
-def _on_device(data: SplitData, device: torch.device) -> SplitData:
+def on_device(data: SplitData, device: torch.device) -> SplitData:
+    """``data`` with its tensors on ``device`` (the same object when they already are)."""
     if data.x.device == device:
         return data
     return dataclasses.replace(data, x=data.x.to(device), y=data.y.to(device))
@@ -96,14 +101,16 @@ def _on_device(data: SplitData, device: torch.device) -> SplitData:
 
 def evaluate(model: nn.Module, data: SplitData, *, batch_size: int = 512, device: str | torch.device | None = None) -> EvalResult:
     """Mean cross-entropy, accuracy and spike rates of ``model`` on ``data`` (eval mode, no grad)."""
-    _check_data("data", data)
+    check_data("data", data)
     check_int("batch_size", batch_size, minimum=1)
     dev = next(model.parameters()).device if device is None else resolve_device(device)
     model.to(dev)
-    data = _on_device(data, dev)
+    data = on_device(data, dev)
     was_training = model.training
     model.eval()
-    total_loss, correct, n = 0.0, 0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=dev)  # accumulated on the device: one read at the end
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    n = 0
     recorder = model.record(kind="rates") if hasattr(model, "record") else None
     try:
         with torch.no_grad():
@@ -111,8 +118,8 @@ def evaluate(model: nn.Module, data: SplitData, *, batch_size: int = 512, device
             try:
                 for xb, yb in iterate_batches(data, batch_size, shuffle=False):
                     logits = model(xb)
-                    total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
-                    correct += int((logits.argmax(1) == yb).sum())
+                    total_loss += F.cross_entropy(logits, yb, reduction="sum").double()
+                    correct += (logits.argmax(1) == yb).sum()
                     n += len(yb)
             finally:
                 if recorder is not None:
@@ -120,7 +127,34 @@ def evaluate(model: nn.Module, data: SplitData, *, batch_size: int = 512, device
     finally:
         model.train(was_training)
     rates = {k: v for k, v in rec.rates.items()} if rec is not None else {}
-    return EvalResult(total_loss / n, correct / n, rates)
+    return EvalResult(float(total_loss) / n, int(correct) / n, rates)
+
+
+class ParameterGuard:
+    """Keeps parameters where a training step made them non-finite, without a host sync per step.
+
+    Before each optimiser step ``save()`` snapshots the parameters; after it ``restore(alive)``
+    puts back the snapshot of every member whose ``alive`` flag is False (a bool tensor ``[K]`` on
+    the device, a 0-d one for one network): a diverged run keeps the parameters it had before its
+    first non-finite loss, as if it had stopped there, while the step itself never waits for the
+    device. Member k of a stacked parameter is its k-th block of rows (``shape[0] // K`` each).
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], members: int | None) -> None:
+        self.params, self.members = params, members
+        self._saved: list[torch.Tensor] = []
+
+    def save(self) -> None:
+        self._saved = [p.detach().clone() for p in self.params]
+
+    def restore(self, alive: torch.Tensor) -> None:
+        with torch.no_grad():
+            for p, old in zip(self.params, self._saved):
+                if self.members is None:
+                    keep = alive
+                else:
+                    keep = alive.repeat_interleave(p.shape[0] // self.members).view(-1, *([1] * (p.dim() - 1)))
+                p.copy_(torch.where(keep, p, old))
 
 
 def fit(
@@ -136,26 +170,29 @@ def fit(
     progress: bool = True,
     weight_decay: float = 0.0,
     callback: Callable[[EpochRecord], None] | None = None,
+    on_step: Callable[[torch.Tensor], None] | None = None,
 ) -> History:
     """Train ``model`` with Adam and cross-entropy; evaluate on ``test`` after every epoch.
 
     Returns the ``History`` (also when training diverges: the run stops at the first
-    non-finite loss, keeps the finished epochs and sets ``history.diverged``).
+    non-finite loss, keeps the finished epochs and sets ``history.diverged``). ``on_step`` gets
+    each step's loss (a device tensor, detached; reading it is the caller's sync, not the loop's).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_data("train", train)
-    _check_data("test", test)
+    check_data("train", train)
+    check_data("test", test)
     check_int("epochs", epochs, minimum=1)
     lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     check_int("batch_size", batch_size, minimum=1)
     check_int("seed", seed)
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    for name, fn in (("callback", callback), ("on_step", on_step)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
     dev = resolve_device(device)
     model.to(dev)
-    train, test = _on_device(train, dev), _on_device(test, dev)
+    train, test = on_device(train, dev), on_device(test, dev)
     if hasattr(model, "reseed"):
         model.reseed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -165,28 +202,40 @@ def fit(
     bar = None
     if progress and tqdm is not None:
         bar = tqdm(total=epochs * steps_per_epoch, desc=type(model).__name__, unit="batch", leave=False)
+    guard = ParameterGuard([p for p in model.parameters() if p.requires_grad], None)
+    alive = torch.ones((), dtype=torch.bool, device=dev)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            loss_sum, correct, n = 0.0, 0, 0
+            # Sums stay on the device; the loop never waits for it (one read per epoch below).
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            correct = torch.zeros((), dtype=torch.int64, device=dev)
+            n = 0
             for xb, yb in iterate_batches(train, batch_size, shuffle=True, generator=gen):
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
-                if not torch.isfinite(loss):
-                    history.diverged = True
-                    warnings.warn(f"training diverged in epoch {epoch} (loss={float(loss.detach())}); stopping with {len(history.records)} finished epoch(s)", RuntimeWarning, stacklevel=2)
-                    return history
+                alive = alive & torch.isfinite(loss.detach())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                guard.save()
                 opt.step()
-                loss_sum += float(loss.detach()) * len(yb)
-                correct += int((logits.detach().argmax(1) == yb).sum())
+                guard.restore(alive)
+                loss_sum += loss.detach().double() * len(yb)
+                correct += (logits.detach().argmax(1) == yb).sum()
+                if on_step is not None:
+                    on_step(loss.detach())
                 n += len(yb)
                 if bar is not None:
                     bar.update(1)
+            if not bool(alive):
+                history.diverged = True
+                warnings.warn(f"training diverged in epoch {epoch} (a non-finite loss); stopping with "
+                              f"{len(history.records)} finished epoch(s)", RuntimeWarning, stacklevel=2)
+                return history
             ev = evaluate(model, test)
-            rec = EpochRecord(epoch, loss_sum / n, correct / n, ev.loss, ev.accuracy, ev.spike_rates, time.perf_counter() - t0)
+            rec = EpochRecord(epoch, float(loss_sum) / n, int(correct) / n, ev.loss, ev.accuracy, ev.spike_rates,
+                              time.perf_counter() - t0)
             history.records.append(rec)
             if bar is not None:
                 bar.set_postfix(epoch=epoch, loss=f"{rec.train_loss:.3f}", test_acc=f"{rec.test_acc:.3f}")

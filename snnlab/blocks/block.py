@@ -52,10 +52,10 @@ class SpikingBlock(nn.Module):
             recording.capture(self.name, out.spikes, out.trace)
         membrane = out.trace if asked == "trace" else out.mean
         y = self.dropout(LayerContext(out.spikes, membrane=membrane, weight=self.synapse.weight, next_weight=next_weight))
-        if self.pool is not None:
-            T, B = y.shape[:2]
-            y = F.max_pool2d(y.reshape(T * B, *y.shape[2:]), self.pool)
-            y = y.reshape(T, B, *y.shape[1:])
+        if self.pool is not None:  # over the last two dims, whatever leads them ([T, B, C] or [T, K, B, C])
+            lead = y.shape[:-3]
+            y = F.max_pool2d(y.reshape(-1, *y.shape[-3:]), self.pool)
+            y = y.reshape(*lead, *y.shape[1:])
         return y
 
     def extra_repr(self) -> str:

@@ -22,7 +22,11 @@ from snnlab.validation import check_float, check_int
 
 
 class LinearSynapse(nn.Linear):
-    """A fully connected synapse (``nn.Linear``'s parameters and initialisation) over ``[T, B, ...]``."""
+    """A fully connected synapse (``nn.Linear``'s parameters and initialisation) over ``[T, B, ...]``.
+
+    Synapses compute in their weight's dtype (inputs are cast; a no-op when they already match), so a
+    model converted with ``.double()`` takes the float32 data as it is.
+    """
 
     taps = 1  # synapses per (pre, post) pair
 
@@ -34,11 +38,11 @@ class LinearSynapse(nn.Linear):
         """Currents ``[T, B, out]`` for inputs ``[T, B, ...]`` (features flattened)."""
         T, B = x.shape[:2]
         w = self.weight if weight is None else weight
-        return F.linear(x.reshape(T * B, -1), w, self.bias).reshape(T, B, -1)
+        return F.linear(x.reshape(T * B, -1).to(w.dtype), w, self.bias).reshape(T, B, -1)
 
     def static(self, x: Tensor) -> Tensor:
         """The current ``[B, out]`` of a time-constant input ``[B, ...]``."""
-        return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias)
+        return F.linear(x.reshape(x.shape[0], -1).to(self.weight.dtype), self.weight, self.bias)
 
 
 class ConvSynapse(nn.Module):
@@ -62,11 +66,11 @@ class ConvSynapse(nn.Module):
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         T, B = x.shape[:2]
         w = self.conv.weight if weight is None else weight
-        z = self.norm(F.conv2d(x.reshape(T * B, *x.shape[2:]), w, padding=1))
+        z = self.norm(F.conv2d(x.reshape(T * B, *x.shape[2:]).to(w.dtype), w, padding=1))
         return z.reshape(T, B, *z.shape[1:])
 
     def static(self, x: Tensor) -> Tensor:
-        return self.norm(self.conv(x))
+        return self.norm(self.conv(x.to(self.conv.weight.dtype)))
 
 
 # Weight std = _SRM_INIT_FACTOR * threshold / sqrt(in * K): measured so that, for a latency-coded

@@ -16,7 +16,7 @@ How scores become probabilities (no gradient flows through any of this):
    ``mean(q) = p`` exactly. Clipping and rescaling are iterated (water-filling): neurons whose
    ``c * w`` exceeds ``p_max`` are fixed at ``p_max`` and ``c`` is recomputed for the others until
    none exceeds it; the clipped set only grows, so this ends in at most N rounds (a handful in
-   practice). When fewer than ``N p / p_max`` neurons have ``w > 0`` the mean p cannot be reached
+   practice; the code finds the final set at once from sorted suffix sums). When fewer than ``N p / p_max`` neurons have ``w > 0`` the mean p cannot be reached
    with those alone: they all get ``p_max`` and the remaining rate is shared equally by the
    others (the limit of adding a vanishing uniform floor to ``w``).
 
@@ -46,42 +46,47 @@ from snnlab.validation import check_choice, check_float
 FAVORS = ("protect", "drop")
 
 
-def water_fill(weights: Tensor, mean: float, cap: float) -> Tensor:
+def water_fill(weights: Tensor, mean: float, cap: float, *, validate: bool = True) -> Tensor:
     """Probabilities proportional to non-negative ``weights``, capped at ``cap``, with exact mean ``mean``.
 
     See the module docstring for the algorithm and the unreachable case. Requires ``0 <= mean <= cap``.
+    The clipped set (the top j* weights) is found at once from sorted suffix sums rather than by
+    rounds, so nothing waits for the device; ``validate=False`` also skips the value checks (the
+    shaped methods pass scores they made themselves).
     """
     w = weights.detach().flatten().to(torch.float64)
-    if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+    if validate and (bool((w < 0).any()) or not bool(torch.isfinite(w).all())):
         raise ValueError("weights for water_fill must be finite and non-negative")
     n = w.numel()
     target = mean * n
     pos = w > 0
-    n_pos = int(pos.sum())
-    if n_pos * cap <= target:  # unreachable with the positive weights alone (or all weights zero)
-        if n_pos == n:
-            q = torch.full_like(w, cap)
-        else:
-            rest = (target - n_pos * cap) / (n - n_pos)
-            q = torch.where(pos, torch.full_like(w, cap), torch.full_like(w, rest))
-    else:
-        clipped = torch.zeros_like(pos)
-        while True:
-            free = w.masked_fill(clipped, 0.0).sum()
-            c = (target - int(clipped.sum()) * cap) / free
-            q = torch.where(clipped, torch.full_like(w, cap), c * w)
-            over = q > cap * (1.0 + 1e-12)
-            if not bool(over.any()):
-                break
-            clipped |= over
-        q = q.clamp(max=cap)  # rounding only: every entry is already <= cap * (1 + 1e-12)
+    n_pos = pos.sum().to(torch.float64)  # float64: an int tensor times a float would be float32
+    # Reachable case. With the j largest weights at the cap, the others get c_j * w where
+    # c_j = (target - j*cap) / (sum of the rest); the solution is the j whose c_j puts the largest
+    # free weight under the cap and the smallest clipped one over it.
+    ws = torch.sort(w, descending=True).values
+    rest_sum = ws.flip(0).cumsum(0).flip(0)
+    j = torch.arange(n, dtype=w.dtype, device=w.device)
+    c_j = (target - j * cap) / rest_sum
+    above = torch.cat([ws.new_full((1,), float("inf")), ws[:-1]])
+    ok = (rest_sum > 0) & (c_j * ws <= cap * (1.0 + 1e-12)) & (c_j * above >= cap * (1.0 - 1e-12))
+    clipped = c_j[torch.argmax(ok.to(torch.uint8))] * w > cap * (1.0 + 1e-12)
+    # c recomputed from that set exactly as a round of the iterative algorithm would.
+    c = (target - clipped.sum().to(torch.float64) * cap) / w.masked_fill(clipped, 0.0).sum()
+    q = torch.where(clipped, torch.full_like(w, cap), c * w).clamp(max=cap)
+    # Unreachable with the positive weights alone (or all weights zero): they all get the cap and
+    # the remaining rate is shared equally by the others.
+    share = (target - n_pos * cap) / (n - n_pos).clamp(min=1.0)
+    q = torch.where(n_pos * cap <= target, torch.where(pos, torch.full_like(w, cap), share.expand_as(w)), q)
     return q.view(weights.shape).to(weights.dtype if weights.is_floating_point() else torch.float32)
 
 
-def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_max: float = 0.95) -> Tensor:
+def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_max: float = 0.95,
+                        validate: bool = True) -> Tensor:
     """Per-neuron drop probabilities from ``scores`` (higher = stronger neuron): in ``[0, p_max]``, mean ``p``.
 
-    ``favor="protect"`` gives the strongest the lowest probability, ``"drop"`` the highest.
+    ``favor="protect"`` gives the strongest the lowest probability, ``"drop"`` the highest; equal
+    scores give everyone ``p``. ``validate=False`` skips the finiteness check (a host sync).
     """
     check_choice("favor", favor, FAVORS)
     p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
@@ -92,14 +97,14 @@ def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_m
         raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
     with torch.no_grad():
         s = scores.detach().to(torch.float64)
-        if not bool(torch.isfinite(s).all()):
+        if validate and not bool(torch.isfinite(s).all()):
             raise ValueError("scores contain NaN or infinite values; cannot shape drop probabilities")
         lo, hi = s.min(), s.max()
-        if not bool(hi > lo):
-            return torch.full(scores.shape, p, dtype=torch.float32, device=scores.device)
-        z = (s - lo) / (hi - lo)
+        spread = hi - lo
+        z = (s - lo) / torch.where(spread > 0, spread, torch.ones_like(spread))
         w = 1.0 - z if favor == "protect" else z
-        return water_fill(w, p, p_max).to(torch.float32)
+        q = water_fill(w, p, p_max, validate=False)
+        return torch.where(spread > 0, q, torch.full_like(q, p)).to(torch.float32)
 
 
 class ShapedDropout(SpikeDropout):
@@ -138,7 +143,7 @@ class ShapedDropout(SpikeDropout):
     def _drop(self, ctx: LayerContext) -> Tensor:
         x = ctx.spikes
         with torch.no_grad():
-            q = shape_probabilities(self.scores(ctx), self.p, favor=self.favor, p_max=self.p_max)
+            q = shape_probabilities(self.scores(ctx), self.p, favor=self.favor, p_max=self.p_max, validate=False)
             q = q.to(x.device)
             self._last_probabilities = q.expand(x.shape[2:]).clone()
             scale = (1.0 / (1.0 - q)).to(x.dtype) if self.rescale == "inverted" else None

@@ -61,6 +61,8 @@ class SpikingModel(nn.Module):
         self.blocks = nn.ModuleList()
         self.readout: Readout | None = None
 
+    members: int | None = None  # K for a population (tensors [T, K, B, ...]); None for one network
+
     # ---------------------------------------------------------------- construction
     def _assemble(self, blocks: Sequence[SpikingBlock], readout: Readout, seed: int | None) -> None:
         """Install the blocks and the readout, wire each slot's method to the next synapse, seed."""
@@ -118,17 +120,20 @@ class SpikingModel(nn.Module):
         """Check the batch ``x[B, ...]`` and bring it to the shape the first synapse takes."""
         raise NotImplementedError
 
+    def _encode(self, x: Tensor) -> tuple[Tensor, int | None]:
+        """The first synapse's input: ``(x, T)`` for a direct input (computed once, broadcast over the
+        T steps), else ``(spikes [T, B, ...], None)``."""
+        if self.encoding == "direct":
+            return x, self.T
+        # validate=False: no value check (a device->host sync) per forward; fit() checks the data once
+        spikes = encode(x, self.encoding, self.T, generator=self._encoding_gen(x.device), validate=False,
+                        **self.encoding_options)
+        return spikes, None
+
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1]."""
-        x = self._prepare_input(x)
+        h, static = self._encode(self._prepare_input(x))
         rec = self._recording
-        if self.encoding == "direct":
-            h, static = x, self.T
-        else:
-            # validate=False: no value check (a device->host sync) per forward; fit() checks the data once
-            h = encode(x, self.encoding, self.T, generator=self._encoding_gen(x.device), validate=False,
-                       **self.encoding_options)
-            static = None
         owners = list(self.blocks[1:]) + [self.readout]
         for i, (block, nxt) in enumerate(zip(self.blocks, owners)):
             h = block(h, recording=rec, static_steps=static if i == 0 else None, next_weight=nxt.synapse.weight)
@@ -140,7 +145,7 @@ class SpikingModel(nn.Module):
         """Capture per-layer spikes and membranes of every forward inside the block."""
         if self._recording is not None:
             raise RuntimeError("model.record() is already active; recordings do not nest")
-        rec = Recording(kind=kind)
+        rec = Recording(kind=kind, members=self.members)
         self._recording = rec
         try:
             yield rec

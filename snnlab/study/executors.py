@@ -1,9 +1,11 @@
 """Executors: how ``run_trials`` gets its pending trials trained.
 
-Both hand every finished ``TrialResult`` (or error) back to the driver through callbacks, in
+Each hands every finished ``TrialResult`` (or error) back to the driver through callbacks, in
 completion order; the driver alone writes the store. ``local`` runs in this process, one trial
-after another; ``ray`` submits one task per trial (one GPU each when the cluster has GPUs) and
-gathers them with ``ray.wait`` as they finish. Ray is optional (the ``cluster`` extra).
+after another; ``population`` trains groups of trials as populations (one batched model each,
+``snnlab.study.populations``) in this process; ``ray`` submits one task per trial, or per
+population, (one GPU each when the cluster has GPUs) and gathers them with ``ray.wait`` as they
+finish. Ray is optional (the ``cluster`` extra).
 """
 
 from __future__ import annotations
@@ -51,14 +53,48 @@ def run_local(
             bar.update(1)
 
 
+PopulationFn = Callable[..., list[TrialResult]]
+
+
+def run_populations(
+    groups: Sequence[Sequence[TrialSpec]],
+    fn: PopulationFn,
+    *,
+    data_root: str | None,
+    progress: bool,
+    on_result: OnResult,
+    on_error: OnError,
+) -> None:
+    """Train each group of ``groups`` as one population in this process (``fn``: ``train_population``)."""
+    total = sum(len(g) for g in groups)
+    with tqdm(total=total, desc="trials (populations)", unit="trial", disable=not progress) as bar:
+        for group in groups:
+            bar.set_postfix_str(f"{len(group)} x {group[0].label()}")
+            try:
+                results = fn(list(group), data_root=data_root, progress=False)
+                checked = [_checked(spec, r) for spec, r in zip(group, results, strict=True)]
+            except Exception as error:  # noqa: BLE001 - reported (or re-raised) by on_error with the spec
+                for spec in group:
+                    on_error(spec, error)
+            else:
+                for result in checked:
+                    on_result(result)
+            bar.update(len(group))
+
+
 def _ray_trial(fn: Callable[..., TrialResult], spec: TrialSpec, data_root: str | None) -> TrialResult:
     """Body of one Ray task (runs on a worker; returns the result to the driver)."""
     return fn(spec, data_root=data_root, progress=False)
 
 
+def _ray_population(fn: PopulationFn, group: list[TrialSpec], data_root: str | None) -> list[TrialResult]:
+    """Body of one Ray task training a population (returns its members' results to the driver)."""
+    return fn(group, data_root=data_root, progress=False)
+
+
 def run_ray(
-    todo: Sequence[TrialSpec],
-    fn: Callable[..., TrialResult],
+    todo: Sequence[TrialSpec] | Sequence[Sequence[TrialSpec]],
+    fn: Callable[..., TrialResult] | PopulationFn,
     *,
     address: str | None,
     num_cpus: int | None,
@@ -66,8 +102,12 @@ def run_ray(
     progress: bool,
     on_result: OnResult,
     on_error: OnError,
+    populations: bool = False,
 ) -> None:
     """Run ``todo`` as Ray tasks: on the cluster at ``address``, or a local Ray with ``num_cpus``.
+
+    With ``populations`` each entry of ``todo`` is a group trained as one population by ``fn``
+    (one task, one GPU each); otherwise each entry is a spec trained by ``fn``.
 
     A Ray this function started is shut down when it returns; one that was already running
     (``ray.init`` called by the user) is left alone.
@@ -88,22 +128,27 @@ def run_ray(
         started_here = True
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        task = ray.remote(_ray_trial).options(num_cpus=1, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
+        body = _ray_population if populations else _ray_trial
+        task = ray.remote(body).options(num_cpus=1, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
         fn_ref = ray.put(fn)
-        pending = {task.remote(fn_ref, spec, data_root): spec for spec in todo}
+        units = [list(u) for u in todo] if populations else [[spec] for spec in todo]
+        pending = {task.remote(fn_ref, u if populations else u[0], data_root): u for u in units}
         try:
-            with tqdm(total=len(todo), desc="trials (ray)", unit="trial", disable=not progress) as bar:
+            with tqdm(total=sum(len(u) for u in units), desc="trials (ray)", unit="trial", disable=not progress) as bar:
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1)
                     for ref in ready:
-                        spec = pending.pop(ref)
+                        unit = pending.pop(ref)
                         try:
-                            result = _checked(spec, ray.get(ref))
+                            out = ray.get(ref)
+                            results = [_checked(s, r) for s, r in zip(unit, out if populations else [out], strict=True)]
                         except Exception as error:  # noqa: BLE001 - RayTaskError wraps the worker's error
-                            on_error(spec, getattr(error, "cause", None) or error)
+                            for spec in unit:
+                                on_error(spec, getattr(error, "cause", None) or error)
                         else:
-                            on_result(result)
-                        bar.update(1)
+                            for result in results:
+                                on_result(result)
+                        bar.update(len(unit))
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -25,14 +25,14 @@ import pandas as pd
 
 from snnlab.study.spec import TrialSpec, options_dict
 from snnlab.study.store import ResultsStore, TrialResult
-from snnlab.validation import check_choice
+from snnlab.validation import check_choice, check_int
 
 if TYPE_CHECKING:  # torch and the data module are imported lazily at run time (a fast CLI start)
     from torch import nn
 
     from snnlab.data import SplitData
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("auto", "local", "population", "ray")
 DATA_SEED = 0  # subsets are drawn with a fixed seed: every trial (and seed) sees the same data
 
 
@@ -216,24 +216,34 @@ def run_trials(
     specs: Sequence[TrialSpec] | Iterable[TrialSpec],
     store: ResultsStore,
     *,
-    executor: str = "local",
+    executor: str = "auto",
     address: str | None = None,
     num_cpus: int | None = None,
     data_root: str | os.PathLike[str] | None = None,
     progress: bool = True,
     trial_fn: TrialFn | Callable[..., TrialResult] | None = None,
     keep_going: bool = False,
+    max_population: int | None = None,
+    populations: bool | None = None,
 ) -> RunReport:
     """Run every spec not yet finished in ``store``; persist each result as it completes.
 
-    ``executor``: ``"local"`` (in this process, one after another) or ``"ray"`` (one task per
-    trial on the cluster at ``address``, or on a local Ray started with ``num_cpus``).
-    ``trial_fn`` replaces ``run_trial`` (tests use it to count calls). A failing trial stops
-    the run with its error unless ``keep_going``, in which case it is listed in ``report.failed``.
+    ``executor``: ``"local"`` (in this process, one after another), ``"population"`` (pending
+    specs that differ only in seed, p and numeric method options train together as populations
+    of at most ``max_population`` members, K chosen from the device's free memory on CUDA; each
+    member is stored as its own trial), ``"ray"`` (one task per trial, or per population when
+    ``populations`` is True, on the cluster at ``address`` or a local Ray with ``num_cpus``), or
+    ``"auto"`` (``population`` when the specs run on CUDA, ``local`` otherwise). ``trial_fn``
+    replaces ``run_trial`` (tests use it to count calls; it forces one trial at a time). A failing
+    trial stops the run with its error unless ``keep_going``, in which case it is listed in
+    ``report.failed``. Finished trials are skipped, so a killed run resumes per trial.
     """
-    from snnlab.study.executors import run_local, run_ray
+    from snnlab.study.executors import run_local, run_populations, run_ray
+    from snnlab.study.populations import group_specs, population_size, train_population
 
     check_choice("executor", executor, EXECUTORS)
+    if max_population is not None:
+        check_int("max_population", max_population, minimum=1)
     if not isinstance(store, ResultsStore):
         raise TypeError(f"store must be a ResultsStore, got {type(store).__name__}")
     if trial_fn is not None and not callable(trial_fn):
@@ -257,7 +267,21 @@ def run_trials(
         report.failed.append((spec, message))
 
     try:
-        if todo:
+        if executor == "auto":
+            executor = "population" if todo and trial_fn is None and _on_cuda(todo[0]) else "local"
+        use_populations = executor == "population" or (executor == "ray" and bool(populations))
+        if use_populations and trial_fn is not None:
+            raise ValueError("trial_fn trains one trial at a time; it cannot be combined with populations")
+        if todo and use_populations:
+            size = population_size(todo[0], max_population=max_population, data_root=data_root)
+            groups = group_specs(todo, size)
+            if executor == "population":
+                run_populations(groups, train_population, data_root=data_root, progress=progress,
+                                on_result=on_result, on_error=on_error)
+            else:
+                run_ray(groups, train_population, address=address, num_cpus=num_cpus, data_root=data_root,
+                        progress=progress, on_result=on_result, on_error=on_error, populations=True)
+        elif todo:
             if executor == "local":
                 run_local(todo, fn, data_root=data_root, progress=progress, on_result=on_result, on_error=on_error)
             else:
@@ -266,6 +290,12 @@ def run_trials(
     finally:
         report.seconds = time.perf_counter() - t0
     return report
+
+
+def _on_cuda(spec: TrialSpec) -> bool:
+    from snnlab.device import resolve_device
+
+    return resolve_device(spec.device).type == "cuda"
 
 
 class TrialFailed(RuntimeError):
