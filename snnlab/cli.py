@@ -17,6 +17,7 @@ import pandas as pd
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+BENCH_KINDS = ("dropout", "lif", "step", "population")
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="train a grid of trials from a YAML config (resumable)")
     sweep.add_argument("--config", required=True, help="YAML file with base: and grid:")
-    sweep.add_argument("--executor", choices=("local", "ray"), default="local")
+    sweep.add_argument("--executor", choices=("auto", "local", "population", "ray"), default="auto",
+                       help="auto: populations on CUDA, one trial at a time elsewhere; population: trials that "
+                            "differ only in seed and p train together as one batched model; ray: tasks on a cluster")
+    sweep.add_argument("--max-population", type=int, default=None,
+                       help="at most this many trials per population (default: what the GPU's free memory holds, "
+                            "4 on a CPU)")
+    sweep.add_argument("--populations", action="store_true", help="with --executor ray: one task per population")
     sweep.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
     _add_store(sweep)
@@ -81,14 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="table of the trials in the results store")
     _add_store(results)
 
-    bench = sub.add_parser("bench", help="micro-benchmarks")
-    bench.add_argument("what", choices=("dropout",), help="what to benchmark")
-    bench.add_argument("--device", default="auto")
-    bench.add_argument("--steps", type=int, default=None, help="timed steps per configuration")
+    bench = sub.add_parser("bench", help="micro-benchmarks: dropout methods, LIF layer, training step, populations")
+    bench.add_argument("what", choices=BENCH_KINDS,
+                       help="dropout: each method's step vs none; lif: one LIF layer per implementation; "
+                            "step: the MNIST MLP's step vs its GEMM-only floor; population: throughput per member vs K")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    bench.add_argument("--steps", "--rounds", dest="rounds", type=int, default=None,
+                       help="timed rounds (steps) per configuration (default: the benchmark's)")
+    bench.add_argument("--warmup", type=int, default=None, help="untimed steps per configuration first")
     bench.add_argument("--threads", type=int, default=None,
                        help="torch threads for the run (default: torch's; use 1 on a busy machine)")
     bench.add_argument("--clock", choices=("wall", "process"), default="wall",
                        help="wall time, or this process's CPU time (steadier on a shared machine)")
+    bench.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the rows as JSON here")
+    model = bench.add_argument_group("model (dropout, step, population)")
+    model.add_argument("--hidden", default=None, help="hidden sizes, comma-separated (default 800: 784-800-10)")
+    model.add_argument("-T", "--T", dest="T", type=int, default=None, help="time steps (default 25)")
+    model.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
+    model.add_argument("--method", default=None,
+                       help=f"dropout: methods to compare, comma-separated (default all); step, population: "
+                            f"the model's dropout method (default none); registry keys: {methods}")
+    model.add_argument("--p", type=float, default=None, help="drop rate of the dropout methods (default 0.3)")
+    model.add_argument("--backend", default=None,
+                       help="LIF backend(s): step: comma-separated (default loop,auto); population: one (default auto); "
+                            "loop | fused | kernel | auto")
+    model.add_argument("--ks", default=None,
+                       help="population: sizes K, comma-separated (default 1,2,4,8 on CPU, 1,8,16,32,64 on CUDA)")
+    lif = bench.add_argument_group("lif")
+    lif.add_argument("--workloads", default=None,
+                     help="TxBxN triples, comma-separated (default 25x128x800,100x128x1000)")
+    lif.add_argument("--impls", default=None, help="implementations, comma-separated (default: all but compiled, triton)")
     return parser
 
 
@@ -186,7 +215,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     store = ResultsStore(_store_path(args.store))
     print(f"snnlab sweep: {len(specs)} trial(s) from {args.config}; store {store.path}", flush=True)
     report = run_trials(specs, store, executor=args.executor, address=args.address, num_cpus=args.num_cpus,
-                        data_root=args.data_root, progress=True, keep_going=args.keep_going)
+                        data_root=args.data_root, progress=True, keep_going=args.keep_going,
+                        max_population=args.max_population, populations=args.populations)
     print(report.summary())
     table = summary_table(report.frame())
     if not table.empty:
@@ -221,23 +251,123 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(name: str, text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise ValueError(f"{name}={text!r} must be comma-separated names, e.g. loop,auto")
+    return names
+
+
+def _workloads(text: str) -> tuple[tuple[int, int, int], ...]:
+    out = []
+    for item in (v.strip() for v in text.split(",") if v.strip()):
+        parts = item.lower().split("x")
+        try:
+            values = tuple(int(v) for v in parts)
+        except ValueError:
+            values = ()
+        if len(values) != 3 or min(values) < 1:
+            raise ValueError(f"--workloads={text!r}: {item!r} is not TxBxN with three positive integers, "
+                             "e.g. 25x128x800,100x128x1000")
+        out.append(values)
+    if not out:
+        raise ValueError(f"--workloads={text!r} must list TxBxN triples, e.g. 25x128x800,100x128x1000")
+    return tuple(out)
+
+
+# The flags each benchmark takes besides --device, --clock, --threads, --rounds, --warmup, --json.
+_BENCH_FLAGS = {
+    "dropout": ("hidden", "T", "batch_size", "method", "p"),
+    "lif": ("workloads", "impls"),
+    "step": ("hidden", "T", "batch_size", "method", "p", "backend"),
+    "population": ("hidden", "T", "batch_size", "method", "p", "backend", "ks"),
+}
+_FLAG_NAMES = {"hidden": "--hidden", "T": "-T", "batch_size": "--batch-size", "method": "--method", "p": "--p",
+               "backend": "--backend", "ks": "--ks", "workloads": "--workloads", "impls": "--impls"}
+
+
+def _bench_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of the chosen benchmark from the flags given (the others keep its defaults)."""
+    what = args.what
+    given = [k for k in _FLAG_NAMES if getattr(args, k) is not None]
+    wrong = [_FLAG_NAMES[k] for k in given if k not in _BENCH_FLAGS[what]]
+    if wrong:
+        takes = ", ".join(_FLAG_NAMES[k] for k in _BENCH_FLAGS[what])
+        raise ValueError(f"{', '.join(wrong)} does not apply to `bench {what}` (it takes {takes})")
+    options: dict = {"device": args.device, "clock": args.clock}
+    if args.threads is not None:
+        options["threads"] = args.threads
+    if args.rounds is not None:
+        options["steps" if what == "dropout" else "rounds"] = args.rounds
+    if args.warmup is not None:
+        options["warmup"] = args.warmup
+    if args.hidden is not None:
+        options["sizes"] = (784, *_int_list("--hidden", args.hidden), 10)
+    if args.T is not None:
+        options["T"] = args.T
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    if args.p is not None:
+        options["p"] = args.p
+    if args.method is not None:
+        methods = _names("--method", args.method)
+        if what == "dropout":
+            options["methods"] = methods
+        elif len(methods) != 1:
+            raise ValueError(f"--method={args.method!r}: `bench {what}` takes one dropout method")
+        else:
+            options["method"] = methods[0]
+    if args.backend is not None:
+        backends = _names("--backend", args.backend)
+        if what == "step":
+            options["backends"] = backends
+        elif len(backends) != 1:
+            raise ValueError(f"--backend={args.backend!r}: `bench population` takes one LIF backend")
+        else:
+            options["backend"] = backends[0]
+    if args.ks is not None:
+        options["ks"] = _int_list("--ks", args.ks)
+    if args.workloads is not None:
+        options["workloads"] = _workloads(args.workloads)
+    if args.impls is not None:
+        options["impls"] = _names("--impls", args.impls)
+    return options
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run a micro-benchmark (``snnlab.bench``) and print its table."""
+    """Run a micro-benchmark (``snnlab.bench``) and print its table (``--json``: also write its rows)."""
     import torch
 
     from snnlab import bench
-    from snnlab.dropout.kernels import kernel_status
+    from snnlab.device import resolve_device
 
-    options = {"device": args.device, "clock": args.clock}
-    if args.threads is not None:
-        options["threads"] = args.threads
-    if args.steps is not None:
-        options["steps"] = args.steps
-    frame = bench.bench_dropout(**options)
-    status = kernel_status()
+    options = _bench_options(args)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
-    print(f"per-element dropout kernel: {status.backend} ({status.reason}); torch threads: {threads}")
-    print(bench.format_bench(frame))
+    if args.what == "dropout":
+        from snnlab.bench.lif import write_json
+        from snnlab.dropout.kernels import kernel_status
+
+        frame = bench.bench_dropout(**options)
+        if args.json_path is not None:
+            write_json(frame.to_dict("records"), args.json_path, device=resolve_device(args.device), clock=args.clock,
+                       threads=args.threads, rounds=options.get("steps", 20))
+        status = kernel_status()
+        print(f"per-element dropout kernel: {status.backend} ({status.reason}); torch threads: {threads}")
+        print(bench.format_bench(frame))
+    elif args.what == "lif":
+        frame = bench.bench_lif(**options, path=args.json_path)
+        print(f"torch threads: {threads}")
+        print(bench.format_lif_bench(frame), end="")
+    elif args.what == "step":
+        frame = bench.bench_step(**options, path=args.json_path)
+        print(f"torch threads: {threads}")
+        print(bench.format_step_bench(frame))
+    else:
+        frame = bench.bench_population(**options, path=args.json_path)
+        print(f"torch threads: {threads}")
+        print(bench.format_population_bench(frame))
+    if args.json_path is not None:
+        print(f"wrote {args.json_path}")
     return 0
 
 

@@ -207,8 +207,74 @@ def test_bench_dropout_passes_its_options_and_prints_the_table(capsys, monkeypat
     monkeypatch.setattr(bench, "format_bench", lambda df: "TABLE " + ",".join(df["method"]))
     assert main(["bench", "dropout", "--device", "cpu", "--steps", "3"]) == 0
     assert main(["bench", "dropout", "--device", "cpu", "--threads", "1", "--clock", "process"]) == 0
-    assert calls == [{"device": "cpu", "clock": "wall", "steps": 3}, {"device": "cpu", "clock": "process", "threads": 1}]
+    assert main(["bench", "dropout", "--device", "cpu", "--rounds", "2", "--method", "standard,temporal",
+                 "--hidden", "32", "-T", "4", "--batch-size", "8", "--p", "0.2", "--warmup", "0"]) == 0
+    assert calls == [{"device": "cpu", "clock": "wall", "steps": 3}, {"device": "cpu", "clock": "process", "threads": 1},
+                     {"device": "cpu", "clock": "wall", "steps": 2, "methods": ("standard", "temporal"),
+                      "sizes": (784, 32, 10), "T": 4, "batch_size": 8, "p": 0.2, "warmup": 0}]
     assert "TABLE none" in capsys.readouterr().out
+
+
+BENCH_TINY = ["--device", "cpu", "--threads", "1", "--rounds", "1", "--warmup", "0"]
+MODEL_TINY = ["--hidden", "32", "-T", "4", "--batch-size", "8"]
+
+
+def test_bench_dropout_runs_at_tiny_size_and_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "dropout.json"
+    assert main(["bench", "dropout", *BENCH_TINY, *MODEL_TINY, "--method", "standard", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x none" in printed and "standard" in printed and f"wrote {out}" in printed
+    payload = json.loads(out.read_text())
+    assert [r["method"] for r in payload["rows"]] == ["none", "standard"] and payload["meta"]["threads"] == 1
+
+
+def test_bench_lif_runs_with_workloads_and_impls(tmp_path, capsys) -> None:
+    out = tmp_path / "lif.json"
+    assert main(["bench", "lif", *BENCH_TINY, "--workloads", "3x4x5,2x2x3", "--impls", "loop,kernel",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "T=3 B=4 N=5" in printed and "T=2 B=2 N=3" in printed and "x plain" in printed
+    payload = json.loads(out.read_text())
+    assert [r["impl"] for r in payload["rows"]] == ["plain", "loop", "kernel"] * 2
+
+
+def test_bench_step_runs_at_tiny_size(tmp_path, capsys) -> None:
+    out = tmp_path / "step.json"
+    assert main(["bench", "step", *BENCH_TINY, *MODEL_TINY, "--backend", "loop,auto", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x floor" in printed and "step loop" in printed and "step auto" in printed and "floor (GEMMs)" in printed
+    payload = json.loads(out.read_text())
+    assert payload["config"]["sizes"] == [784, 32, 10] and len(payload["rows"]) == 3
+
+
+def test_bench_population_runs_at_tiny_size(tmp_path, capsys) -> None:
+    out = tmp_path / "pop.json"
+    assert main(["bench", "population", *BENCH_TINY, *MODEL_TINY, "--ks", "1,2", "--method", "standard",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x standalone" in printed and "population" in printed
+    assert [r["K"] for r in json.loads(out.read_text())["rows"]] == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["bench", "lif", "--hidden", "32"], "--hidden does not apply to `bench lif`"),
+        (["bench", "step", "--workloads", "3x4x5"], "--workloads does not apply to `bench step`"),
+        (["bench", "lif", "--workloads", "3x4"], "--workloads='3x4'"),
+        (["bench", "lif", "--impls", "gpu", "--workloads", "1x1x1"], "impls='gpu'"),
+        (["bench", "step", "--backend", "gpu"], "backends='gpu'"),
+        (["bench", "population", "--backend", "loop,auto"], "takes one LIF backend"),
+        (["bench", "population", "--ks", "1,x"], "--ks='1,x'"),
+        (["bench", "step", "--method", "gaussian"], "method='gaussian'"),
+        (["bench", "step", "--rounds", "0"], "rounds=0"),
+        (["bench", "dropout", "--device", "tpu"], "device='tpu'"),
+    ],
+)
+def test_bench_rejects_bad_flags_in_one_line(capsys, argv, names) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert names in err and err.startswith("snnlab bench: error: ") and err.count("\n") == 1
 
 
 def test_train_runs_one_trial_and_stores_it(tmp_path, capsys) -> None:

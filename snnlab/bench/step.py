@@ -1,0 +1,317 @@
+"""Micro-benchmark of one training step of the MNIST MLP against its GEMM-only floor.
+
+Issue 11's question: how close does a training step of ``SpikingMLP([784, 800, 10])`` (T=25,
+B=128, direct encoding) come to the matrix products it cannot avoid? The **floor** runs exactly
+those products and nothing else, with fixed stand-ins for the activations and upstream gradients
+(no neuron, no dropout, no readout loop, no loss):
+
+* the first layer once per batch, as the direct encoding computes it: ``[B, 784] @ [784, 800]``
+  forward and its weight gradient (``[800, B] @ [B, 784]``);
+* every later layer over all T steps: ``[T*B, 800] @ [800, 10]`` forward, its input gradient
+  (``[T*B, 10] @ [10, 800]``) and weight gradient (``[10, T*B] @ [T*B, 800]``);
+* the bias gradients (row sums) and the Adam update of all these parameters.
+
+The step is the real one (``zero_grad``, cross-entropy of ``model(x)``, ``backward``, Adam
+``step``) with the hidden LIF neurons on each asked ``backend`` (``loop``, ``fused``, ``kernel``,
+``auto``: the kernel where one runs). As in the other benchmarks, every configuration is timed
+once per round, the order rotating between rounds, after untimed warm-up steps; ``ms_per_step``
+is the median over rounds and ``ratio_to_floor`` the median over rounds of (step / floor step of
+the same round). Target (issue 11): the step within ``STEP_TARGET`` (1.3x) of the floor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnlab.validation import check_choice, check_float, check_int
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STEP_COLUMNS = ("config", "backend", "ms_per_step", "ratio_to_floor", "note")
+STEP_BACKENDS = ("loop", "fused", "kernel", "auto")
+STEP_TARGET = 1.3
+CLOCKS = ("wall", "process")
+MNIST_SIZES = (784, 800, 10)
+
+
+# ---------------------------------------------------------------- shared by the step and population benchmarks
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA, MPS); a no-op on CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def check_timing(*, rounds: int, warmup: int, seed: int, clock: str, threads: int | None,
+                 device: str | torch.device) -> tuple[torch.device, Callable[[], float]]:
+    """Validate the timing options every benchmark shares; returns the device and the timer."""
+    from snnlab.device import resolve_device
+
+    check_int("rounds", rounds, minimum=1)
+    check_int("warmup", warmup, minimum=0)
+    check_int("seed", seed)
+    check_choice("clock", clock, CLOCKS)
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
+    dev = resolve_device(device)
+    if clock == "process" and dev.type != "cpu":
+        raise ValueError(f"clock='process' measures CPU time and only makes sense with device='cpu', got device={str(dev)!r}")
+    return dev, (time.perf_counter if clock == "wall" else time.process_time)
+
+
+def check_model(sizes: Sequence[int], T: int, batch_size: int, method: str, p: float) -> tuple[tuple[int, ...], float]:
+    """Validate the MLP workload (layer sizes, T, batch size, dropout method and rate); returns sizes and p."""
+    from snnlab.dropout import available
+    from snnlab.models.base import check_sizes
+
+    sizes = check_sizes(sizes)
+    check_int("T", T, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_choice("method", method, available())
+    p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
+    return sizes, p
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to ``threads`` (None: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def interleaved(fns: Mapping[str, Callable[[], None]], *, rounds: int, warmup: int, device: torch.device,
+                timer: Callable[[], float]) -> dict[str, list[float]]:
+    """Seconds of each call per round: ``warmup`` untimed calls each, then ``rounds`` rounds in rotating order."""
+    names = list(fns)
+
+    def once(name: str) -> float:
+        sync(device)
+        start = timer()
+        fns[name]()
+        sync(device)
+        return timer() - start
+
+    for name in names:
+        for _ in range(warmup):
+            once(name)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:  # no configuration always runs first or after the same one
+            times[name].append(once(name))
+    return times
+
+
+def paired_ratio(times: Sequence[float], reference: Sequence[float]) -> float:
+    """Median over rounds of (time / reference time of the same round)."""
+    return statistics.median(t / r for t, r in zip(times, reference))
+
+
+def write_payload(path: str | Path, rows: Sequence[Mapping[str, Any]], *, device: torch.device, clock: str,
+                  threads: int | None, rounds: int, config: Mapping[str, Any]) -> Path:
+    """Write ``{"meta": ..., "config": ..., "rows": [...]}`` to ``path`` as JSON (NaN as null); returns the path."""
+    from snnlab.bench.lif import bench_meta
+
+    target = Path(path)
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
+    payload = {"meta": bench_meta(device, clock=clock, threads=threads, rounds=rounds), "config": dict(config),
+               "rows": clean}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def synthetic_batch(n_features: int, classes: int, batch: tuple[int, ...], seed: int,
+                    device: torch.device) -> tuple[Tensor, Tensor]:
+    """Seeded inputs in [0, 1] of shape ``[*batch, 1, 28, 28]`` (MNIST's, when ``n_features`` is 784, else
+    ``[*batch, n_features]``) and labels ``[*batch]``."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (1, 28, 28) if n_features == 784 else (n_features,)
+    x = torch.rand(*batch, *shape, generator=g)
+    y = torch.randint(0, classes, batch, generator=g)
+    return x.to(device), y.to(device)
+
+
+def neuron_note(backend: str, device: torch.device) -> str:
+    """What the LIF ``backend`` runs on ``device``: the loop, PyTorch's fused node, or which kernel."""
+    if backend in ("loop", "fused"):
+        return "time loop of lif_step" if backend == "loop" else "fused autograd node (PyTorch)"
+    from snnlab.neurons.lif_kernels import kernel_status
+
+    status = kernel_status(device)
+    if status.backend == "torch":
+        return f"fused fallback: {status.reason}"
+    return f"{status.backend} kernel"
+
+
+# ---------------------------------------------------------------- the floor
+
+
+class GemmFloor:
+    """The GEMM-only floor of ``SpikingMLP(sizes)``'s training step: its matrix products plus Adam.
+
+    ``step()`` runs, without autograd, the first layer's forward and weight gradient on ``[B, in]``
+    and every later layer's forward, input and weight gradient on ``[T*B, ...]``, sets the
+    gradients (biases: row sums) and takes one Adam step. Activations and upstream gradients are
+    fixed random stand-ins (spikes at a 20% rate), made once.
+    """
+
+    def __init__(self, sizes: Sequence[int], T: int, batch_size: int, *, device: torch.device, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        sizes = [int(s) for s in sizes]
+        rows = [batch_size] + [T * batch_size] * (len(sizes) - 2)  # rows of each layer's input
+        self.weights = [torch.nn.Parameter((torch.randn(o, i, generator=g) / math.sqrt(i)).to(device))
+                        for i, o in zip(sizes[:-1], sizes[1:])]
+        self.biases = [torch.nn.Parameter(torch.zeros(o, device=device)) for o in sizes[1:]]
+        self.inputs = [torch.rand(batch_size, sizes[0], generator=g).to(device)]
+        self.inputs += [(torch.rand(n, i, generator=g) < 0.2).float().to(device) for n, i in zip(rows[1:], sizes[1:-1])]
+        self.grads = [torch.randn(n, o, generator=g).to(device) for n, o in zip(rows, sizes[1:])]
+        self.opt = torch.optim.Adam([*self.weights, *self.biases], lr=1e-3)
+
+    def step(self) -> None:
+        """One floor step: forward GEMMs, backward GEMMs (input gradients from the second layer on), Adam."""
+        self.opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for x, w, b in zip(self.inputs, self.weights, self.biases):
+                torch.addmm(b, x, w.t())  # forward
+            for i, (x, w, b, g) in enumerate(zip(self.inputs, self.weights, self.biases, self.grads)):
+                if i > 0:
+                    g.mm(w)  # input gradient: the first layer's input is the data, it needs none
+                w.grad = g.t().mm(x)
+                b.grad = g.sum(0)
+        self.opt.step()
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def _model_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+
+
+def bench_step(
+    backends: Sequence[str] = ("loop", "auto"),
+    *,
+    sizes: Sequence[int] = MNIST_SIZES,
+    T: int = 25,
+    batch_size: int = 128,
+    method: str = "none",
+    p: float = 0.3,
+    rounds: int = 20,
+    warmup: int = 3,
+    device: str | torch.device = "cpu",
+    clock: str = "wall",
+    threads: int | None = None,
+    seed: int = 0,
+    path: str | Path | None = None,
+) -> pd.DataFrame:
+    """Milliseconds per training step of ``SpikingMLP(sizes)`` per LIF backend, and of its GEMM-only floor.
+
+    ``backends``: LIF backends from ``STEP_BACKENDS`` (default ``loop`` and ``auto``, the kernel
+    where one runs). The model: direct encoding, ``T`` steps, dropout ``method`` (default
+    ``none``) at rate ``p``, Adam, cross-entropy on a seeded random batch of ``batch_size``. One
+    row per backend (``config="step"``) and a last row ``config="floor"`` (see ``GemmFloor``);
+    columns ``STEP_COLUMNS``: the median step time over ``rounds`` interleaved rounds (after
+    ``warmup`` untimed steps each) and the median over rounds of the step's ratio to the floor
+    of the same round; ``note`` says what the backend ran. ``clock`` "wall" or "process" (CPU
+    time, CPU only); ``threads`` torch's intra-op threads for the run (restored after).
+    ``device``: "cpu", "cuda", "auto" or a torch.device. With ``path`` the frame is also written
+    there as JSON (``{"meta", "config", "rows"}``). The frame's ``attrs["config"]`` holds the workload.
+    """
+    import pandas as pd
+
+    from snnlab.models import SpikingMLP
+
+    if isinstance(backends, str) or not isinstance(backends, Sequence) or not backends:
+        raise TypeError(f"backends must be a non-empty sequence of LIF backends ({', '.join(STEP_BACKENDS)}), got {backends!r}")
+    for b in backends:
+        check_choice("backends", b, STEP_BACKENDS)
+    backends = list(dict.fromkeys(backends))
+    sizes, p = check_model(sizes, T, batch_size, method, p)
+    dev, timer = check_timing(rounds=rounds, warmup=warmup, seed=seed, clock=clock, threads=threads, device=device)
+
+    x, y = synthetic_batch(sizes[0], sizes[-1], (batch_size,), seed, dev)
+    fns: dict[str, Callable[[], None]] = {}
+    with torch_threads(threads):
+        fns["floor"] = GemmFloor(sizes, T, batch_size, device=dev, seed=seed).step
+        for backend in backends:
+            model = SpikingMLP(list(sizes), T=T, neuron_options={"backend": backend}, dropout=method,
+                               p=0.0 if method == "none" else p, seed=seed).to(dev)
+            model.train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            fns[backend] = lambda model=model, opt=opt: _model_step(model, opt, x, y)
+        times = interleaved(fns, rounds=rounds, warmup=warmup, device=dev, timer=timer)
+
+    rows = []
+    for name in [*backends, "floor"]:
+        is_floor = name == "floor"
+        rows.append({"config": "floor" if is_floor else "step", "backend": "-" if is_floor else name,
+                     "ms_per_step": 1e3 * statistics.median(times[name]),
+                     "ratio_to_floor": paired_ratio(times[name], times["floor"]),
+                     "note": "GEMMs + Adam only" if is_floor else neuron_note(name, dev)})
+    config = {"benchmark": "step", "sizes": list(sizes), "T": T, "batch_size": batch_size, "method": method,
+              "p": 0.0 if method == "none" else p, "device": str(dev), "target": STEP_TARGET}
+    frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
+    frame.attrs["config"] = config
+    if path is not None:
+        write_payload(path, rows, device=dev, clock=clock, threads=threads, rounds=rounds, config=config)
+    return frame
+
+
+def frame_records(df: Any, columns: Sequence[str], producer: str) -> list[dict[str, Any]]:
+    """The rows of a benchmark's DataFrame (or a list of row dicts), checked for ``columns``."""
+    if isinstance(df, Sequence) and not isinstance(df, str) and all(isinstance(r, Mapping) for r in df):
+        records = [dict(r) for r in df]
+    elif hasattr(df, "to_dict") and hasattr(df, "columns"):
+        records = df.to_dict("records")
+    else:
+        raise TypeError(f"df must be the DataFrame of {producer} (columns {', '.join(columns)}), got {type(df).__name__}")
+    if records and not set(columns) <= set(records[0]):
+        raise TypeError(f"df must be the DataFrame of {producer} (columns {', '.join(columns)})")
+    return records
+
+
+def format_step_bench(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of ``bench_step``'s frame: ms per step and x floor, marking steps above the 1.3x target."""
+    records = frame_records(df, STEP_COLUMNS, "bench_step")
+    config = getattr(df, "attrs", {}).get("config")
+    lines = []
+    if config:
+        lines.append(f"SpikingMLP({config['sizes']}) T={config['T']} B={config['batch_size']} "
+                     f"dropout={config['method']} on {config['device']}: training step vs its GEMM-only floor")
+    labels = [f"{r['config']} {r['backend']}" if r["config"] == "step" else "floor (GEMMs)" for r in records]
+    width = max([len("config")] + [len(s) for s in labels])
+    lines += [f"{'config':<{width}}  {'ms/step':>9}  {'x floor':>7}  note", "-" * (width + 30)]
+    for label, r in zip(labels, records):
+        ratio = float(r["ratio_to_floor"])
+        flag = f"  > {STEP_TARGET}x" if r["config"] == "step" and ratio > STEP_TARGET else ""
+        lines.append(f"{label:<{width}}  {float(r['ms_per_step']):>9.2f}  {ratio:>7.3f}  {r['note'] or ''}{flag}".rstrip())
+    lines.append(f"target: step <= {STEP_TARGET}x floor")
+    return "\n".join(lines)
+
+
+__all__ = ["GemmFloor", "MNIST_SIZES", "frame_records", "STEP_BACKENDS", "STEP_COLUMNS", "STEP_TARGET", "bench_step",
+           "format_step_bench"]
