@@ -70,7 +70,8 @@ def water_fill(weights: Tensor, mean: float, cap: float, *, validate: bool = Tru
     c_j = (target - j * cap) / rest_sum
     above = torch.cat([ws.new_full((1,), float("inf")), ws[:-1]])
     ok = (rest_sum > 0) & (c_j * ws <= cap * (1.0 + 1e-12)) & (c_j * above >= cap * (1.0 - 1e-12))
-    clipped = c_j[torch.argmax(ok.to(torch.uint8))] * w > cap * (1.0 + 1e-12)
+    first_ok = torch.argmax(ok.to(torch.uint8)).view(1)  # gather, not c_j[index]: indexing would sync
+    clipped = c_j.gather(0, first_ok) * w > cap * (1.0 + 1e-12)
     # c recomputed from that set exactly as a round of the iterative algorithm would.
     c = (target - clipped.sum().to(torch.float64) * cap) / w.masked_fill(clipped, 0.0).sum()
     q = torch.where(clipped, torch.full_like(w, cap), c * w).clamp(max=cap)
