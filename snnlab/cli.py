@@ -344,13 +344,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = _bench_options(args)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
     if args.what == "dropout":
-        from snnlab.bench.lif import write_json
+        from snnlab.bench.report import write_payload
         from snnlab.dropout.kernels import kernel_status
 
         frame = bench.bench_dropout(**options)
         if args.json_path is not None:
-            write_json(frame.to_dict("records"), args.json_path, device=resolve_device(args.device), clock=args.clock,
-                       threads=args.threads, rounds=options.get("steps", 20))
+            write_payload(args.json_path, frame.to_dict("records"), device=resolve_device(args.device), clock=args.clock,
+                          threads=args.threads, rounds=options.get("steps", 20))
         status = kernel_status()
         print(f"per-element dropout kernel: {status.backend} ({status.reason}); torch threads: {threads}")
         print(bench.format_bench(frame))

@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TRITON_INTERPRET", "1")
     import torch
 
-    from snnlab.bench.lif import DEFAULT_IMPLS, bench_meta, format_lif_bench, measure_lif
+    from snnlab.bench.lif import DEFAULT_IMPLS, format_lif_bench, measure_lif
+    from snnlab.bench.report import bench_meta
 
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if torch.cuda.is_available() and not args.tiny:

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from snnlab.bench.report import sync
 from snnlab.device import resolve_device
 from snnlab.dropout import available
 from snnlab.validation import check_choice, check_float, check_int
@@ -26,12 +27,6 @@ BENCH_COLUMNS = ("method", "ms_per_step", "ratio_to_none")
 TARGET_RATIO = 1.15
 CLOCKS = ("wall", "process")
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def bench_dropout(
@@ -96,13 +91,13 @@ def bench_dropout(
 
     def step(name: str) -> float:
         model, opt = runs[name]
-        _sync(dev)
+        sync(dev)
         start = timer()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        _sync(dev)
+        sync(dev)
         return timer() - start
 
     before = torch.get_num_threads()

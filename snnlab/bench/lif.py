@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from snnlab.bench.report import frame_records, sync, write_payload
 from snnlab.validation import check_choice, check_int
 
 if TYPE_CHECKING:
@@ -48,10 +49,6 @@ CLOCKS = ("wall", "process")
 BETA, THRESHOLD, ALPHA = 0.9, 1.0, 2.0
 TARGETS = {"plain": 1.5, "peers": 2.0}  # issue 11 (2-core CPU, T=25, B=128, N=800): kernel >= 1.5x plain, >= 2x best peer
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ---------------------------------------------------------------- the implementations
@@ -214,10 +211,10 @@ def measure_lif(
 
             def once(name: str) -> float:
                 fn = made[name][0]
-                _sync(dev)
+                sync(dev)
                 start = timer()
                 fn(x).backward(grad)
-                _sync(dev)
+                sync(dev)
                 elapsed = timer() - start
                 x.grad = None
                 return elapsed
@@ -244,11 +241,11 @@ def measure_lif(
                     except Exception:  # a compiled graph or a peer may not go through the saved-tensor hooks
                         pass
                     if dev.type == "cuda":
-                        _sync(dev)
+                        sync(dev)
                         base = torch.cuda.memory_allocated(dev)
                         torch.cuda.reset_peak_memory_stats(dev)
                         made[name][0](x).backward(grad)
-                        _sync(dev)
+                        sync(dev)
                         row["peak_mb"] = (torch.cuda.max_memory_allocated(dev) - base) / 2**20
                         x.grad = None
                 rows.append(row)
@@ -290,47 +287,9 @@ def bench_lif(
                        threads=threads, seed=seed)
     frame = pd.DataFrame(rows, columns=list(LIF_BENCH_COLUMNS))
     if path is not None:
-        write_json(rows, path, device=dev, clock=clock, threads=threads, rounds=rounds)
+        write_payload(path, rows, device=dev, clock=clock, threads=threads, rounds=rounds)
     return frame
 
-
-def bench_meta(device: torch.device, *, clock: str, threads: int | None, rounds: int) -> dict[str, Any]:
-    """What a result file records besides its rows: versions, device, threads, clock."""
-    meta: dict[str, Any] = {"torch": torch.__version__, "device": str(device), "clock": clock, "rounds": rounds,
-                            "threads": threads if threads is not None else torch.get_num_threads()}
-    if device.type == "cuda":
-        meta["gpu"] = torch.cuda.get_device_name(device)
-        try:
-            import triton
-
-            meta["triton"] = triton.__version__
-        except ImportError:
-            meta["triton"] = None
-    return meta
-
-
-def write_json(rows: Sequence[Mapping[str, Any]], path: str | Path, *, device: torch.device, clock: str,
-               threads: int | None, rounds: int) -> Path:
-    """Write ``rows`` with ``bench_meta`` to ``path`` as JSON (NaN as null); returns the path."""
-    target = Path(path)
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
-    payload = {"meta": bench_meta(device, clock=clock, threads=threads, rounds=rounds), "rows": clean}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return target
-
-
-def _records(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of a ``bench_lif`` DataFrame or of ``measure_lif``'s list, checked for the columns."""
-    if isinstance(df, Sequence) and not isinstance(df, str) and all(isinstance(r, Mapping) for r in df):
-        records = [dict(r) for r in df]
-    elif hasattr(df, "to_dict") and hasattr(df, "columns"):
-        records = df.to_dict("records")
-    else:
-        raise TypeError(f"df must be bench_lif's DataFrame or measure_lif's rows, got {type(df).__name__}")
-    if records and not set(LIF_BENCH_COLUMNS) <= set(records[0]):
-        raise TypeError(f"df must have the columns {', '.join(LIF_BENCH_COLUMNS)}")
-    return records
 
 
 def format_lif_bench(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
@@ -339,7 +298,7 @@ def format_lif_bench(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
     Per workload: ms, ``x plain`` (time / plain: below 1 is faster), the kernel's speed-up over
     each row (``kernel/x``), memory, and notes; at the end the issue-11 targets for the kernel (>= 1.5x plain, >= 2x best peer).
     """
-    records = _records(df)
+    records = frame_records(df, LIF_BENCH_COLUMNS, "bench_lif")
 
     def num(v: Any) -> float:
         return math.nan if v is None else float(v)
@@ -372,5 +331,4 @@ def format_lif_bench(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-__all__ = ["CLOCKS", "LIF_BENCH_COLUMNS", "LIF_IMPLS", "LIF_WORKLOADS", "bench_lif", "format_lif_bench", "measure_lif",
-           "write_json"]
+__all__ = ["CLOCKS", "LIF_BENCH_COLUMNS", "LIF_IMPLS", "LIF_WORKLOADS", "bench_lif", "format_lif_bench", "measure_lif"]

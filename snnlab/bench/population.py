@@ -25,17 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlab.bench.report import frame_records, write_payload
 from snnlab.bench.step import (
     MNIST_SIZES,
     STEP_BACKENDS,
-    frame_records,
     check_model,
     check_timing,
     interleaved,
     neuron_note,
     synthetic_batch,
     torch_threads,
-    write_payload,
 )
 from snnlab.validation import check_choice, check_int
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlab.bench.report import frame_records, sync, write_payload
 from snnlab.validation import check_choice, check_float, check_int
 
 if TYPE_CHECKING:
@@ -48,13 +49,6 @@ MNIST_SIZES = (784, 800, 10)
 
 # ---------------------------------------------------------------- shared by the step and population benchmarks
 
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA, MPS); a no-op on CPU."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def check_timing(*, rounds: int, warmup: int, seed: int, clock: str, threads: int | None,
@@ -126,19 +120,6 @@ def paired_ratio(times: Sequence[float], reference: Sequence[float]) -> float:
     """Median over rounds of (time / reference time of the same round)."""
     return statistics.median(t / r for t, r in zip(times, reference))
 
-
-def write_payload(path: str | Path, rows: Sequence[Mapping[str, Any]], *, device: torch.device, clock: str,
-                  threads: int | None, rounds: int, config: Mapping[str, Any]) -> Path:
-    """Write ``{"meta": ..., "config": ..., "rows": [...]}`` to ``path`` as JSON (NaN as null); returns the path."""
-    from snnlab.bench.lif import bench_meta
-
-    target = Path(path)
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
-    payload = {"meta": bench_meta(device, clock=clock, threads=threads, rounds=rounds), "config": dict(config),
-               "rows": clean}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return target
 
 
 def synthetic_batch(n_features: int, classes: int, batch: tuple[int, ...], seed: int,
@@ -280,18 +261,6 @@ def bench_step(
         write_payload(path, rows, device=dev, clock=clock, threads=threads, rounds=rounds, config=config)
     return frame
 
-
-def frame_records(df: Any, columns: Sequence[str], producer: str) -> list[dict[str, Any]]:
-    """The rows of a benchmark's DataFrame (or a list of row dicts), checked for ``columns``."""
-    if isinstance(df, Sequence) and not isinstance(df, str) and all(isinstance(r, Mapping) for r in df):
-        records = [dict(r) for r in df]
-    elif hasattr(df, "to_dict") and hasattr(df, "columns"):
-        records = df.to_dict("records")
-    else:
-        raise TypeError(f"df must be the DataFrame of {producer} (columns {', '.join(columns)}), got {type(df).__name__}")
-    if records and not set(columns) <= set(records[0]):
-        raise TypeError(f"df must be the DataFrame of {producer} (columns {', '.join(columns)})")
-    return records
 
 
 def format_step_bench(df: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
