@@ -1,0 +1,138 @@
+"""snnlab.study.notebooks: finding and selecting the NN_*.ipynb notebooks, error descriptions, the index page,
+the kernel manager, and the run loop (papermill replaced by a stand-in; the real runs are in test_cli.py)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from snnlab.study.notebooks import (
+    NotebookOutcome,
+    NotebookRun,
+    _describe_error,
+    _kernel_manager_class,
+    export_html,
+    find_notebooks,
+    run_notebooks,
+    write_index,
+)
+
+
+def _folder(tmp_path: Path, names: list[str]) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_text("{}")
+    return folder
+
+
+def test_find_notebooks_in_numeric_order(tmp_path) -> None:
+    folder = _folder(tmp_path, ["10_late.ipynb", "2_b.ipynb", "02_a.ipynb", "01_first.ipynb",
+                                "notes.ipynb", "03_x.py", "04.ipynb"])
+    (folder / "05_dir.ipynb").mkdir()  # a folder is not a notebook
+    assert [p.name for p in find_notebooks(folder)] == ["01_first.ipynb", "02_a.ipynb", "2_b.ipynb", "10_late.ipynb"]
+    assert find_notebooks(tmp_path / "notebooks") == find_notebooks(str(folder))
+
+
+def test_find_notebooks_only_selects_numbers(tmp_path) -> None:
+    folder = _folder(tmp_path, ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"])
+    assert [p.name for p in find_notebooks(folder, only=["10", " 1 "])] == ["01_a.ipynb", "10_c.ipynb"]  # folder order
+    assert [p.name for p in find_notebooks(folder, only=["002"])] == ["02_b.ipynb"]
+    assert find_notebooks(folder, only=[]) == []
+    with pytest.raises(ValueError, match=r"there is no notebook 07 in .*; available: 01, 02, 10"):
+        find_notebooks(folder, only=["07"])
+    with pytest.raises(ValueError, match=r"'x1' is not a notebook number \(like 01 or 4\)"):
+        find_notebooks(folder, only=["x1"])
+
+
+def test_find_notebooks_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        find_notebooks(tmp_path / "nowhere")
+    empty = _folder(tmp_path, [])
+    assert find_notebooks(empty) == []
+    with pytest.raises(ValueError, match=r"available: \(none\)"):
+        find_notebooks(empty, only=["1"])
+
+
+def test_describe_error() -> None:
+    class CellError(Exception):
+        ename, evalue, exec_count = "ValueError", "the widget broke", 4
+
+    assert _describe_error(CellError()) == "cell [4]: ValueError: the widget broke"
+    no_count = CellError()
+    no_count.exec_count = None
+    assert _describe_error(no_count) == "ValueError: the widget broke"
+    assert _describe_error(RuntimeError("boom")) == "RuntimeError: boom"
+
+
+def test_notebook_run_ok_failed_and_index(tmp_path) -> None:
+    done = NotebookOutcome("01_a.ipynb", "done", 1.25, tmp_path / "01_a.ipynb", tmp_path / "01_a.html")
+    bad = NotebookOutcome("02_<b>.ipynb", "failed", 0.5, tmp_path / "02_b.ipynb", None, "ValueError: x < y")
+    run = NotebookRun(out_dir=tmp_path, parameters={"profile": "smoke", "device": "cpu"})
+    assert run.ok and run.failed == []  # nothing ran, nothing failed
+    run.outcomes += [done, bad]
+    assert not run.ok and run.failed == [bad]
+    page = write_index(run).read_text()
+    assert (tmp_path / "index.html").is_file()
+    assert '<a href="01_a.html">01_a.ipynb</a>' in page and "1.2 s" in page
+    assert "02_&lt;b&gt;.ipynb" in page and "ValueError: x &lt; y" in page and "class='failed'" in page
+    assert "<code>profile = &#x27;smoke&#x27;</code>" in page
+
+
+def test_kernel_manager_runs_this_interpreter(monkeypatch) -> None:
+    monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
+    spec = _kernel_manager_class()().kernel_spec
+    assert spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    assert spec.env == {"PLOTLY_RENDERER": "plotly_mimetype+notebook"}
+    monkeypatch.setenv("PLOTLY_RENDERER", "png")
+    assert _kernel_manager_class()().kernel_spec.env == {"PLOTLY_RENDERER": "png"}
+
+
+def _write_nb(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("marker_variable_42 = 1"))
+    nbformat.write(nb, path)
+
+
+def test_export_html_writes_next_to_the_notebook(tmp_path) -> None:
+    nb = tmp_path / "01_a.ipynb"
+    _write_nb(nb)
+    html = export_html(nb)
+    assert html == tmp_path / "01_a.html" and "marker_variable_42" in html.read_text()
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_run_notebooks_stops_at_a_failure_unless_keep_going(tmp_path, monkeypatch, keep_going: bool) -> None:
+    calls: list[dict] = []
+
+    def execute_notebook(source, target, *, parameters, cwd, **kwargs):
+        calls.append({"source": Path(source).name, "parameters": parameters, "cwd": cwd})
+        if "broken" in source:
+            raise RuntimeError("it broke")
+        _write_nb(Path(target))
+
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(execute_notebook=execute_notebook))
+    folder = _folder(tmp_path, ["01_ok.ipynb", "02_broken.ipynb", "03_after.ipynb"])
+    lines: list[str] = []
+    out = tmp_path / "out" / "run1"
+    run = run_notebooks(find_notebooks(folder), out, {"profile": "smoke"}, cwd=folder, keep_going=keep_going,
+                        log=lines.append)
+    ran = ["01_ok.ipynb", "02_broken.ipynb"] + (["03_after.ipynb"] if keep_going else [])
+    assert [c["source"] for c in calls] == ran
+    assert all(c["parameters"] == {"profile": "smoke"} and c["cwd"] == str(folder) for c in calls)
+    assert [o.status for o in run.outcomes] == ["done", "failed"] + (["done"] if keep_going else [])
+    assert run.outcomes[0].html == out / "01_ok.html" and run.outcomes[0].html.is_file()
+    assert run.outcomes[1].error == "RuntimeError: it broke" and run.outcomes[1].html is None
+    assert not run.ok and run.index == out / "index.html" and run.index.is_file()
+    assert len(lines) == len(ran) and "RuntimeError: it broke" in lines[1] and lines[0].lstrip().startswith("done")
+
+
+def test_run_notebooks_fails_a_notebook_without_output(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(execute_notebook=lambda *a, **k: None))
+    folder = _folder(tmp_path, ["01_silent.ipynb"])
+    run = run_notebooks(find_notebooks(folder), tmp_path / "out", {}, cwd=folder, log=lambda line: None)
+    assert run.outcomes[0].status == "failed" and "papermill wrote no output notebook" in run.outcomes[0].error

@@ -1,0 +1,61 @@
+"""snnlab.validation: check_choice/check_int/check_float return the value or raise naming argument, value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from snnlab.validation import check_choice, check_float, check_int
+
+
+def test_check_choice() -> None:
+    assert check_choice("kind", "full", ("full", "rates")) == "full"
+    assert check_choice("kind", "b", iter(["a", "b"])) == "b"  # any iterable
+    with pytest.raises(ValueError) as info:
+        check_choice("kind", "partial", ["full", "rates"])
+    assert str(info.value) == "kind='partial' is not known; allowed: 'full', 'rates'"
+    with pytest.raises(TypeError) as info:
+        check_choice("kind", 3, ["full", "rates"])
+    assert "kind must be a string" in str(info.value) and "'full', 'rates'" in str(info.value)
+    assert "int (3)" in str(info.value)
+
+
+def test_check_int() -> None:
+    assert check_int("epochs", 3) == 3
+    assert check_int("epochs", 0, minimum=0) == 0
+    with pytest.raises(ValueError) as info:
+        check_int("epochs", 0, minimum=1)
+    assert str(info.value) == "epochs=0 is not allowed; it must be an integer >= 1"
+    for bad in (True, 2.0, "3", None):
+        with pytest.raises(TypeError, match=r"epochs must be an integer, got " + type(bad).__name__):
+            check_int("epochs", bad)
+
+
+def test_check_float() -> None:
+    assert check_float("p", 0.5, low=0, high=1) == 0.5
+    assert check_float("p", 1, low=0, high=1) == 1.0 and isinstance(check_float("p", 1), float)
+    assert check_float("p", 0.0, low=0.0) == 0.0
+    with pytest.raises(ValueError) as info:
+        check_float("p", 1.0, low=0.0, high=1.0, high_inclusive=False)
+    assert str(info.value) == "p=1.0 is not allowed; it must lie in [0.0, 1.0)"
+    with pytest.raises(ValueError, match=re.escape("p=0.0 is not allowed; it must lie in (0.0, inf]")):
+        check_float("p", 0.0, low=0.0, low_inclusive=False)
+    with pytest.raises(ValueError, match=re.escape("lr=-1.0 is not allowed; it must lie in [0, inf]")):
+        check_float("lr", -1, low=0)
+    with pytest.raises(ValueError, match=re.escape("x=2.0 is not allowed; it must lie in [-inf, 1]")):
+        check_float("x", 2.0, high=1)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_check_float_refuses_non_finite(value: float) -> None:
+    with pytest.raises(ValueError, match=r"lr=.* is not allowed; it must be a finite number in \[0, inf\]"):
+        check_float("lr", value, low=0)
+
+
+@pytest.mark.parametrize("value", [True, "0.1", None, [0.1]])
+def test_check_float_wrong_types(value) -> None:
+    with pytest.raises(TypeError, match=r"p must be a real number, got " + type(value).__name__):
+        check_float("p", value)
+
