@@ -25,22 +25,24 @@ from snnlab.models.base import SpikingModel, derived_seed
 from snnlab.validation import check_int
 
 
-def _same_neurons(members: Sequence[SpikingModel], i: int) -> None:
-    first = members[0].blocks[i].neuron if i >= 0 else members[0].readout.neuron
+def _same_neurons(members: Sequence[SpikingModel], i: int | None) -> None:
+    """Layer ``i``'s neuron (the readout's for None) is one every member can share: fixed, equal."""
+    where = "the readout" if i is None else f"layer {members[0].blocks[i].name!r}"
+    neurons = [m.readout.neuron if i is None else m.blocks[i].neuron for m in members]
+    first = neurons[0]
     if first is None:
         return
     if any(True for _ in first.parameters()):
         raise ValueError(
-            f"layer {i}: the neuron has learnable parameters ({', '.join(n for n, _ in first.named_parameters())}); "
+            f"{where}: the neuron has learnable parameters ({', '.join(n for n, _ in first.named_parameters())}); "
             "a population shares its neurons, so their parameters must be fixed"
         )
-    for k, m in enumerate(members[1:], start=1):
-        other = m.blocks[i].neuron if i >= 0 else m.readout.neuron
+    for k, other in enumerate(neurons[1:], start=1):
         same = type(other) is type(first) and repr(other) == repr(first) and all(
             torch.equal(a, b) for a, b in zip(first.buffers(), other.buffers())
         )
         if not same:
-            raise ValueError(f"member {k} has another neuron than member 0 in layer {i} ({other!r} vs {first!r})")
+            raise ValueError(f"member {k} has another neuron than member 0 in {where} ({other!r} vs {first!r})")
 
 
 class PopulationModel(SpikingModel):
@@ -69,7 +71,7 @@ class PopulationModel(SpikingModel):
             synapse = stack_synapses([m.blocks[i].synapse.unwrapped for m in members])
             dropout = MemberDropout([m.blocks[i].dropout for m in members])
             blocks.append(SpikingBlock(b.name, synapse, b.neuron, dropout, pool=b.pool))
-        _same_neurons(members, -1)
+        _same_neurons(members, None)
         readout = Readout(stack_synapses([m.readout.synapse.unwrapped for m in members]), first.readout.neuron,
                           first.readout.logits)
         self._encoding_seeds = [m._encoding_seed for m in members]

@@ -98,7 +98,7 @@ def train_population(specs: Sequence[TrialSpec], *, data_root: str | os.PathLike
     if len(keys) != 1:
         raise ValueError("the specs of one population may differ only in seed, p and numeric method options; "
                          f"got {len(keys)} groups: {', '.join(s.label() for s in specs)}")
-    if len({s.seed for s in specs}) != len(specs) and len({s.key for s in specs}) != len(specs):
+    if len({s.key for s in specs}) != len(specs):
         raise ValueError("a population cannot hold the same trial twice")
     first = specs[0]
     started = time.time()
