@@ -26,3 +26,11 @@ def test_ray_executor_matches_the_local_one(tmp_path, monkeypatch, tiny_trial: d
     b = remote.frame()[cols].sort_values("key").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert len(remote.history()) == 4 * tiny_trial["epochs"]
+    # One task per population: the same four trials as two populations of two, on Ray.
+    pops = ResultsStore(tmp_path / "ray-populations.sqlite")
+    report = run_trials(specs, pops, executor="ray", num_cpus=2, progress=False, populations=True, max_population=2)
+    assert report.trained == 4 and report.ok
+    c = pops.frame()[cols].sort_values("key").reset_index(drop=True)
+    assert list(c["key"]) == list(a["key"])
+    assert (c["test_acc"] - a["test_acc"]).abs().max() <= 2 / 100  # float32 stacked GEMMs: a spike may flip
+    assert {pops.get(s).env["population"] for s in specs} == {2}
