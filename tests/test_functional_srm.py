@@ -73,3 +73,19 @@ def test_first_spikes_equals_loop_of_first_spike_step(surrogate: Surrogate) -> N
         # cumprod's backward and the chain of step products round differently (float64)
         assert torch.allclose(x, y, rtol=1e-10, atol=1e-12)
     assert ga[0].abs().sum() > 0
+
+
+def test_delayed_traces_filter_each_input_with_each_delay():
+    """Feature i*K + k at step t is sum_t' sigma(t - t' - d_k) s_i(t'), for every leading batch shape."""
+    from snnlab.functional.srm import delayed_traces, srm_kernel
+
+    g = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(7, 2, 3, 4, generator=g) > 0.6).double()
+    delays, tau = (0, 2), 1.5
+    y = delayed_traces(spikes, delays, tau)
+    assert y.shape == (7, 2, 3, 8)
+    t = torch.arange(7, dtype=torch.float64)
+    for k, d in enumerate(delays):
+        kern = srm_kernel(t.view(-1, 1) - t.view(1, -1) - d, tau)  # [t, t']
+        want = torch.einsum("ts,sbci->tbci", kern, spikes)
+        assert torch.allclose(y[..., k::len(delays)], want, atol=1e-12)

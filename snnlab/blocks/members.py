@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnlab.blocks.synapses import ConvSynapse, DelayedLinear, LinearSynapse
-from snnlab.functional.srm import srm_kernel_matrix
+from snnlab.functional.srm import delayed_traces
 
 
 def _check_members(name: str, members: Sequence[nn.Module], cls: type) -> None:
@@ -180,11 +180,8 @@ class MemberDelayed(nn.Module):
         """Potentials ``[T, K, B, out]`` for input spikes ``[T, K, B, in]``."""
         w = self.weight if weight is None else weight
         T, K, B = spikes.shape[:3]
-        taps = len(self.delays)
-        s = spikes.reshape(T, -1).to(w.dtype)
-        m = srm_kernel_matrix(T, self.delays, self.tau, dtype=s.dtype, device=s.device)
-        y = (m @ s).view(taps, T, K, B, self.in_features)
-        y = y.permute(2, 1, 3, 4, 0).reshape(K, T * B, self.in_features * taps)  # in-major like the weight
+        y = delayed_traces(spikes, self.delays, self.tau, dtype=w.dtype)  # [T, K, B, in*taps], one filter for all
+        y = y.transpose(0, 1).reshape(K, T * B, -1)
         return torch.bmm(y, w.transpose(1, 2)).view(K, T, B, -1).transpose(0, 1)
 
     def static(self, x: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlab.functional.srm import srm_kernel_matrix
+from snnlab.functional.srm import delayed_traces
 from snnlab.neurons.protocol import check_sequence
 from snnlab.validation import check_float, check_int
 
@@ -136,14 +136,8 @@ class DelayedLinear(nn.Module):
                 f"this synapse takes in_features={self.in_features}"
             )
         w = self.weight if weight is None else weight
-        T = spikes.shape[0]
-        batch = spikes.shape[1:-1]
-        K = len(self.delays)
-        s = spikes.reshape(T, -1).to(w.dtype)  # [T, n*in]
-        m = srm_kernel_matrix(T, self.delays, self.tau, dtype=s.dtype, device=s.device)  # [K*T, T]
-        y = (m @ s).view(K, T, -1, self.in_features)  # [K, T, n, in]
-        y = y.permute(1, 2, 3, 0).reshape(-1, self.in_features * K)  # [T*n, in*K], in-major like weight
-        return (y @ w.t()).view(T, *batch, self.out_features)
+        y = delayed_traces(spikes, self.delays, self.tau, dtype=w.dtype)  # [T, ..., in*K]
+        return (y.reshape(-1, y.shape[-1]) @ w.t()).view(*spikes.shape[:-1], self.out_features)
 
     def static(self, x: Tensor) -> Tensor:
         raise ValueError("a delayed SRM synapse needs input spikes over time; it cannot take a direct (static) input")

@@ -35,6 +35,20 @@ def srm_kernel_matrix(
     return srm_kernel(a, tau).reshape(len(delays) * T, T)
 
 
+def delayed_traces(spikes: Tensor, delays: tuple[int, ...], tau: float, *, dtype: torch.dtype | None = None) -> Tensor:
+    """Every delayed synapse's postsynaptic trace: ``spikes [T, n..., in]`` -> ``[T, n..., in * K]``.
+
+    Feature ``i * K + k`` is input i filtered by ``sigma(t - t' - delays[k])`` (in-major, like a
+    delayed synapse's weight ``[out, in * K]``); one Toeplitz matmul for all steps and delays.
+    """
+    T, n_in = spikes.shape[0], spikes.shape[-1]
+    K = len(delays)
+    s = spikes.reshape(T, -1).to(dtype or spikes.dtype)  # [T, n*in]
+    m = srm_kernel_matrix(T, delays, tau, dtype=s.dtype, device=s.device)  # [K*T, T]
+    y = (m @ s).view(K, T, -1, n_in)  # [K, T, n, in]
+    return y.permute(1, 2, 3, 0).reshape(*spikes.shape[:-1], n_in * K)
+
+
 class FirstSpikeParams(NamedTuple):
     """Parameters of the fire-once rule: the threshold and the surrogate used for its gradient."""
 
