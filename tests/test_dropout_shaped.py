@@ -221,3 +221,20 @@ def test_one_pass_water_fill_equals_the_rounds():
         got = water_fill(w, mean, cap)
         assert torch.allclose(got, _water_fill_rounds(w, mean, cap), rtol=0, atol=1e-15), trial
         assert got.mean().item() == pytest.approx(mean, abs=1e-12) and float(got.max()) <= cap * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("name", ["membrane", "synaptic", "activity"])
+def test_rescale_none_scales_each_neuron_by_its_own_keep_at_inference(name):
+    """Binary spikes in training; at inference neuron n is scaled by 1 - q_n (its own keep), not by 1 - p."""
+    x = spikes(seed=3)
+    ctx = context(name, x)
+    drop = make_dropout(name, 0.4, rescale="none", favor="drop", seed=0)
+    drop.train()
+    out = drop(ctx)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    q = drop.last_probabilities
+    drop.eval()
+    got = drop(ctx)
+    assert torch.allclose(got, x * (1.0 - q), atol=1e-6)
+    assert (1.0 - q).mean().item() == pytest.approx(0.6, abs=1e-5)
+    assert not torch.allclose(got, x * 0.6)  # a single scale would be wrong for the individual neuron

@@ -133,7 +133,8 @@ class SpikeDropout(nn.Module):
 
     @property
     def inference_scale(self) -> float:
-        """Factor applied to the output when not sampling (rescale="none"): the keep probability."""
+        """Factor applied to the output when not sampling (rescale="none"): the keep probability
+        (for the probability-shaped methods the layer's mean keep; each neuron gets its own)."""
         if self.sampling or self.rescale != "none" or self.p == 0.0:
             return 1.0
         return self.keep
@@ -197,11 +198,15 @@ class SpikeDropout(nn.Module):
         """The layer's spikes after dropout (while sampling), or scaled for inference (``rescale="none"``)."""
         x = self._check_context(ctx)
         if not self.sampling:
-            scale = self.inference_scale
-            return x * scale if scale != 1.0 else x
+            return self._inference(ctx)
         if self.p == 0.0:
             return self._unchanged(x)
         return self._drop(ctx)
+
+    def _inference(self, ctx: LayerContext) -> Tensor:
+        """The output when not sampling: the spikes, times the keep probability for ``rescale="none"``."""
+        scale = self.inference_scale
+        return ctx.spikes * scale if scale != 1.0 else ctx.spikes
 
     def _unchanged(self, x: Tensor) -> Tensor:
         """A sampling forward at p=0: nothing dropped, reported as such."""

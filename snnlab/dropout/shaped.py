@@ -26,8 +26,9 @@ causal, and their class says so (``causal = False``).
 
 With ``rescale="inverted"`` a kept neuron is scaled by ``1 / (1 - q_n)`` (its own keep
 probability), so every neuron keeps its expected value. With ``rescale="none"`` spikes stay
-binary; the base class's inference scale uses the mean keep ``1 - p`` because ``q`` depends on the
-batch (an approximation for the individual neuron, exact for the layer's mean).
+binary in training, and at inference each neuron is scaled by its own keep probability
+``1 - q_n``, computed from the same context as in training (a single scale ``1 - p`` would give
+the next layer the wrong input: 1.22x the training input for ``membrane`` protect at p=0.5).
 
 ``last_probabilities`` holds the last ``q`` (shape ``x.shape[2:]``, one per neuron) for the
 probability-map plots.
@@ -140,6 +141,15 @@ class ShapedDropout(SpikeDropout):
     def scores(self, ctx: LayerContext) -> Tensor:
         """Strength of each neuron (what the method conditions on), broadcastable to ``spikes.shape[2:]``."""
         raise NotImplementedError
+
+    def _inference(self, ctx: LayerContext) -> Tensor:
+        """``rescale="none"``: each neuron scaled by its own keep probability; otherwise the spikes."""
+        if self.rescale != "none" or self.p == 0.0:
+            return ctx.spikes
+        with torch.no_grad():
+            q = shape_probabilities(self.scores(ctx), self.p, favor=self.favor, p_max=self.p_max, validate=False)
+            keep = (1.0 - q.to(ctx.spikes.device)).to(ctx.spikes.dtype)
+        return ctx.spikes * keep
 
     def _drop(self, ctx: LayerContext) -> Tensor:
         x = ctx.spikes
