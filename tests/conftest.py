@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import torch
 
+from snnlab.dropout.kernels import KERNEL_CHOICES, KERNEL_ENV, kernel_status
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -42,3 +44,12 @@ def tiny_trial() -> dict[str, Any]:
     """``TrialSpec`` fields of a real trial that trains in about a second on a CPU (digits, 200 images)."""
     return dict(dataset="digits", train_subset=200, test_subset=100, sizes=(32,), T=4, epochs=2, batch_size=50,
                 lr=5e-3, device="cpu")
+
+
+@pytest.fixture(params=KERNEL_CHOICES)
+def kernel(request, monkeypatch) -> str:
+    """Run the test under each per-element dropout backend: the fused C kernel and the plain PyTorch path."""
+    monkeypatch.setenv(KERNEL_ENV, request.param)
+    if kernel_status().backend != request.param:
+        pytest.skip(f"the {request.param!r} kernel is not available here: {kernel_status().reason}")
+    return request.param

@@ -1,5 +1,5 @@
 """Shared pieces of the dropout tests: inputs, the layer context a method declares it needs, a tiny
-synapse, the per-element kernel fixture and the statistical tolerance (5 standard errors).
+synapse and the statistical tolerance (the per-element ``kernel`` fixture is in conftest.py) (5 standard errors).
 
 Everything a helper needs to know about a method it reads from the registry (``method_info``), so
 the contract tests cover any registered method.
@@ -9,24 +9,13 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch import Tensor, nn
 
 from snnlab.dropout import LayerContext, SpikeDropout, make_dropout, method_info
-from snnlab.dropout.kernels import KERNEL_CHOICES, KERNEL_ENV, kernel_status
 
 P = 0.3
 T, B, N = 10, 200, 60
-
-
-@pytest.fixture(params=KERNEL_CHOICES)
-def kernel(request, monkeypatch) -> str:
-    """Run the test under each per-element backend: the fused C kernel and the plain PyTorch path."""
-    monkeypatch.setenv(KERNEL_ENV, request.param)
-    if kernel_status().backend != request.param:
-        pytest.skip(f"the {request.param!r} kernel is not available here: {kernel_status().reason}")
-    return request.param
 
 
 def spikes(shape: tuple[int, ...] = (T, B, N), rate: float = 0.3, seed: int = 0) -> Tensor:

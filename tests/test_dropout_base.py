@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 
-from dropout_helpers import B, N, P, T, TinySynapse, context, five_se, independent_draws, kernel, run, spikes  # noqa: F401
+from dropout_helpers import B, N, P, T, TinySynapse, context, five_se, independent_draws, run, spikes
 from snnlab.dropout import DropoutStats, LayerContext, SpikeDropout, available, make_dropout, mc_mode, method_info
 
 KEYS = available()

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dropout_helpers import B, N, P, T, five_se, kernel, run  # noqa: F401
+from dropout_helpers import B, N, P, T, five_se, run
 from snnlab.dropout import LayerContext, make_dropout, method_info, methods
 from snnlab.dropout.classic import ALPHA_PRIME
 

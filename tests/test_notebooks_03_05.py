@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from notebook_checks import NOTEBOOKS, cell_text, check_committed_layout, checked_cells, strip_notebooks
+from notebook_checks import NOTEBOOKS, cell_text, check_committed_layout, checked_cells
 
 NAMES = ("03_snn_aware_dropout.ipynb", "04_training_comparison.ipynb", "05_neuron_importance.ipynb")
 

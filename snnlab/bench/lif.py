@@ -24,7 +24,6 @@ the inputs during one forward+backward; ``saved_mb``: what the autograd graph ke
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time

@@ -21,7 +21,6 @@ the same round). Target (issue 11): the step within ``STEP_TARGET`` (1.3x) of th
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time

@@ -72,10 +72,13 @@ class SpikingModel(nn.Module):
         if seed is not None:
             self.reseed(seed)
 
+    def _next_layers(self) -> list[nn.Module]:
+        """For each hidden block, the layer it drives (the next block, the readout after the last)."""
+        return list(self.blocks[1:]) + [self.readout]
+
     def _wire(self) -> None:
         """Let each dropout method wrap the synapse after its layer (DropConnect masks it)."""
-        owners = list(self.blocks[1:]) + [self.readout]
-        for block, owner in zip(self.blocks, owners):
+        for block, owner in zip(self.blocks, self._next_layers()):
             owner.synapse = block.dropout.wrap_next(owner.synapse.unwrapped)
 
     @property
@@ -134,8 +137,7 @@ class SpikingModel(nn.Module):
         """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1]."""
         h, static = self._encode(self._prepare_input(x))
         rec = self._recording
-        owners = list(self.blocks[1:]) + [self.readout]
-        for i, (block, nxt) in enumerate(zip(self.blocks, owners)):
+        for i, (block, nxt) in enumerate(zip(self.blocks, self._next_layers())):
             h = block(h, recording=rec, static_steps=static if i == 0 else None, next_weight=nxt.synapse.weight)
         return self.readout(h, recording=rec)
 
@@ -159,8 +161,7 @@ class SpikingModel(nn.Module):
 
     def outgoing_synapses(self) -> dict[str, nn.Module]:
         """Hidden layer name -> the synapse it drives (unwrapped; ``.weight``, ``.taps``)."""
-        owners = list(self.blocks[1:]) + [self.readout]
-        return {b.name: o.synapse.unwrapped for b, o in zip(self.blocks, owners)}
+        return {b.name: o.synapse.unwrapped for b, o in zip(self.blocks, self._next_layers())}
 
     def outgoing_weights(self) -> dict[str, Tensor]:
         """Hidden layer name -> the weight of the layer it drives (second dim = its neurons)."""
