@@ -36,3 +36,23 @@ def test_never_fires_and_is_not_registered() -> None:
     assert n.key not in neuron_keys()
     assert n(torch.rand(3, 2, 2)) is None  # forward = spikes: none
     assert "beta=0.9" in repr(n)
+
+
+def test_mean_alone_is_the_loops_mean_to_rounding() -> None:
+    """``run(x, mean=True)`` without the trace is one weighted sum; it must equal the loop's mean."""
+    g = torch.Generator().manual_seed(1)
+    for beta in (0.0, 0.5, 0.9, 0.999, 1.0):
+        for T in (1, 2, 25, 100):
+            x = torch.randn(T, 3, 5, generator=g, dtype=torch.float64)
+            n = LeakyIntegrator(beta)
+            fast = n.run(x, mean=True)
+            loop = n.run(x, trace=True)  # the loop's trace
+            assert fast.trace is None and fast.mean.shape == (1, 3, 5)
+            torch.testing.assert_close(fast.mean, loop.trace.mean(0, keepdim=True), rtol=1e-12, atol=1e-12)
+    x32 = torch.randn(25, 4, 10, generator=g)
+    assert LeakyIntegrator(0.9).run(x32, mean=True).mean.dtype == torch.float32
+
+
+def test_mean_weights_are_suffix_sums_of_powers() -> None:
+    c = LeakyIntegrator(0.5).mean_weights(3, torch.zeros(1, dtype=torch.float64))
+    assert c.tolist() == [(1 + 0.5 + 0.25) / 3, (1 + 0.5) / 3, 1 / 3]

@@ -210,3 +210,61 @@ def test_what_the_kernel_does_not_cover(needs_c):
         lif_kernel(torch.ones(2, 3), 0.9, 1.0, surrogate="arctan")
     with pytest.raises(ValueError, match="beta and threshold must be scalars"):
         lif_kernel(torch.ones(2, 3), torch.ones(3), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("keep_h", [False, True])
+def test_static_kernel_matches_the_expanded_kernel(needs_c, dtype, reset, detach, keep_h):
+    """A time-constant input: the same spikes and h as the expanded call, bit for bit, and the same
+    gradients (x's summed over time) to rounding, without saving anything [T, B, ...]."""
+    surrogate = SURROGATES[0] if reset == "subtract" else SURROGATES[1]
+    for steps, shape in [(1, (4, 3)), (9, (3, 301)), (30, (2, 2100))]:
+        x, _, _ = _inputs(shape, dtype)
+        g = torch.Generator().manual_seed(2)
+        w_s = torch.randn(steps, *shape, generator=g, dtype=dtype)
+        w_h = torch.randn(steps, *shape, generator=g, dtype=dtype)
+        results = []
+        for static in (True, False):
+            xi = x.clone().requires_grad_()
+            b = torch.tensor(0.85, dtype=dtype, requires_grad=True)
+            t = torch.tensor(0.9, dtype=dtype, requires_grad=True)
+            if static:
+                s, h = lif_kernels.lif_kernel_static(xi, steps, b, t, reset=reset, surrogate=surrogate,
+                                                     detach_reset=detach, keep_h=keep_h)
+            else:
+                s, h = lif_kernel(xi.unsqueeze(0).expand(steps, *shape), b, t, reset=reset, surrogate=surrogate,
+                                  detach_reset=detach)
+            total = (s * w_s).sum() + ((h * w_h).sum() if keep_h else 0.0)
+            results.append((s, h, list(torch.autograd.grad(total, [xi, b, t]))))
+        (s, h, grads), (s_ref, h_ref, grads_ref) = results
+        assert torch.equal(s, s_ref), (steps, shape)
+        assert (h is None) != keep_h
+        if keep_h:
+            assert torch.equal(h, h_ref)
+        _check_grads(grads, grads_ref, dtype)
+
+
+def test_static_kernel_rejects_bad_steps(needs_c):
+    with pytest.raises(ValueError, match="steps"):
+        lif_kernels.lif_kernel_static(torch.rand(2, 3), 0, 0.9, 1.0)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        lif_kernels.lif_kernel_static([1.0], 3, 0.9, 1.0)
+
+
+@pytest.mark.parametrize("backend", ["loop", "fused", "kernel", "auto"])
+def test_lif_run_static_equals_run_on_the_expanded_input(backend):
+    """``LIF.run_static`` (the direct encoding's path) gives what ``run`` gives on the expand view."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(6, 50, generator=g, dtype=torch.float64) * 1.5 - 0.2
+    n = LIF(beta=0.8, backend=backend, learn_threshold=True).double()
+    outs = []
+    for static in (True, False):
+        xi = x.clone().requires_grad_()
+        out = n.run_static(xi, 12, mean=True) if static else n.run(xi.unsqueeze(0).expand(12, *x.shape), mean=True)
+        loss = out.spikes.sum() + out.mean.sum()
+        outs.append((out.spikes, out.mean, torch.autograd.grad(loss, [xi, n.threshold])))
+    (s, m, gr), (s_ref, m_ref, gr_ref) = outs
+    assert torch.equal(s, s_ref) and torch.equal(m, m_ref)
+    _check_grads(list(gr), list(gr_ref), torch.float64)

@@ -40,14 +40,13 @@ class SpikingBlock(nn.Module):
     ) -> Tensor:
         """Run the layer on ``x[T, B, ...]`` (or a time-constant ``x[B, ...]`` broadcast over
         ``static_steps`` steps) and return its outputs after dropout (and pooling) ``[T, B, ...]``."""
-        if static_steps is not None:
-            first = self.synapse.static(x)
-            current = first.unsqueeze(0).expand(static_steps, *first.shape)
-        else:
-            current = self.synapse(x)
         asked = self.dropout.membrane
         full = recording is not None and recording.kind == "full"
-        out = self.neuron.run(current, trace=full or asked == "trace", mean=asked == "mean")
+        want = {"trace": full or asked == "trace", "mean": asked == "mean"}
+        if static_steps is not None:
+            out = self.neuron.run_static(self.synapse.static(x), static_steps, **want)
+        else:
+            out = self.neuron.run(self.synapse(x), **want)
         if recording is not None:
             recording.capture(self.name, out.spikes, out.trace)
         membrane = out.trace if asked == "trace" else out.mean

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from snnlab.functional.lif import leaky_step
-from snnlab.neurons.protocol import StepNeuron
+from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
 
 
 class LeakyIntegrator(StepNeuron):
     """``v_t = beta * v_{t-1} + x_t``; no spikes (``NeuronOutput.spikes`` is None), membrane ``v``.
 
-    Not a registered neuron (it never fires): readouts use it directly.
+    Not a registered neuron (it never fires): readouts use it directly. Its time mean alone
+    (``run(x, mean=True)``, the readout's logits) is one weighted sum over time instead of the loop:
+    ``mean_t v_t = sum_s c_s x_s`` with ``c_s = (1/T) sum_{k=0}^{T-1-s} beta^k`` (the recurrence is
+    linear), the same value to rounding for one small kernel instead of 2T tiny ones each way.
     """
 
     key = "leaky_integrator"
@@ -30,6 +34,21 @@ class LeakyIntegrator(StepNeuron):
     def step(self, x: Tensor, state: Tensor, params: float) -> tuple[None, Tensor, Tensor]:
         v = leaky_step(x, state, params)
         return None, v, v
+
+    def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """The trace from the loop (when asked); the time mean always as one weighted sum over time,
+        so asking for the trace (a recording) never changes the mean."""
+        check_sequence("x", x)
+        traced = super().run(x, trace=True) if trace else None
+        summary = torch.tensordot(self.mean_weights(x.shape[0], x), x, dims=1).unsqueeze(0) if mean else None
+        return NeuronOutput(None, traced.trace if traced is not None else None, summary)
+
+    def mean_weights(self, steps: int, like: Tensor) -> Tensor:
+        """``c[steps]`` with ``mean_t v_t = sum_s c_s x_s``: the suffix sums of ``beta^k`` over ``steps``,
+        computed in float64 (no cancellation for beta near 1), in ``like``'s dtype and device."""
+        powers = torch.tensor(self.beta, dtype=torch.float64) ** torch.arange(steps, dtype=torch.float64)  # 0^0 = 1
+        c = powers.cumsum(0).flip(0) / steps
+        return c.to(dtype=like.dtype, device=like.device)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta:.3g}"

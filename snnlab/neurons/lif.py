@@ -99,5 +99,20 @@ class LIF(StepNeuron):
                                        params.detach_reset)
         return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)
 
+    def run_static(self, x: Tensor, steps: int, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """``run`` on the current ``x[B, ...]`` held for ``steps`` steps. On the C kernel nothing
+        ``[T, B, ...]`` is kept for backward and ``x`` gets its gradient summed over time in the
+        kernel (``lif_kernels.lif_kernel_static``); elsewhere the expanded ``run``."""
+        if self.backend in ("kernel", "auto") and x.device.type == "cpu" and x.dim() >= 1:
+            applies, _ = lif_kernels.kernel_applies(x)
+            if applies:
+                params = self.params()
+                spikes, h_all = lif_kernels.lif_kernel_static(
+                    x, steps, params.beta, params.threshold, reset=params.reset, surrogate=params.surrogate,
+                    detach_reset=params.detach_reset, keep_h=trace or mean,
+                )
+                return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)
+        return super().run_static(x, steps, trace=trace, mean=mean)
+
     def extra_repr(self) -> str:
         return f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, reset={self.reset!r}, surrogate={self.surrogate}"

@@ -30,6 +30,7 @@ import importlib.util
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,7 +38,7 @@ from torch import Tensor
 from snnlab import native
 from snnlab.functional.lif import RESETS, LIFParams, LIFState, lif_initial_state, lif_step
 from snnlab.functional.surrogate import SURROGATES, Surrogate
-from snnlab.validation import check_choice
+from snnlab.validation import check_choice, check_int
 
 KERNEL_ENV = "SNNLAB_LIF_KERNEL"  # "auto" (default: the kernel where one applies) or "torch"
 KERNEL_CHOICES = ("auto", "torch")
@@ -78,8 +79,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32]
         fwd.restype = None
         bwd = getattr(lib, f"lif_backward_{suffix}")
-        bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32]
-        bwd.restype = None
+        bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32, i32]
+        bwd.restype = i32
     lib.lif_chunk.argtypes = [i64]
     lib.lif_chunk.restype = i64
     lib.lif_advise_huge.argtypes = [p, i64]
@@ -200,32 +201,87 @@ class _CLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_s: Tensor | None, g_h: Tensor | None):  # type: ignore[override]
         (h,) = ctx.saved_tensors
-        lib, _ = _load()
-        steps, m = h.shape[0], h[0].numel()
-        need_beta, need_thr = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-        zero_row = None
-        if g_s is None or g_h is None:  # an absent gradient is read as a zero row with step stride 0
-            zero_row = torch.zeros(m, dtype=h.dtype)
-        gs, sgs = time_major(g_s.to(h.dtype)) if g_s is not None else (zero_row, 0)
-        gh, sgh = time_major(g_h.to(h.dtype)) if g_h is not None else (zero_row, 0)
-        g_x = _empty(lib, h.shape, h.dtype)
-        chunks = max(1, -(-m // int(lib.lif_chunk(m))))
-        partial = torch.empty(2 * chunks, dtype=torch.float64)
-        sums = torch.zeros(2, dtype=torch.float64)
-        real = _CTYPE[h.dtype]
-        getattr(lib, f"lif_backward_{_SUFFIX[h.dtype]}")(
-            h.data_ptr(), gs.data_ptr(), sgs, gh.data_ptr(), sgh, g_x.data_ptr(), steps, m, real(ctx.b), real(ctx.thr),
-            RESET_CODES[ctx.reset], int(ctx.detach_reset), SURROGATE_CODES[ctx.surrogate.name],
-            real(ctx.surrogate.scale), int(need_beta or need_thr), partial.data_ptr(), sums.data_ptr(),
-            torch.get_num_threads(),
-        )
-        g_beta = sums[0].to(ctx.beta_dtype) if need_beta else None
-        g_thr = sums[1].to(ctx.thr_dtype) if need_thr else None
+        g_x, g_beta, g_thr = _c_backward(ctx, h, h.shape[0], g_s, g_h, static=False, need=ctx.needs_input_grad[1:3])
         return g_x, g_beta, g_thr, None, None, None
+
+
+class _CLIFStatic(torch.autograd.Function):
+    """``(spikes, h) = _CLIFStatic.apply(x, steps, beta, threshold, reset, surrogate, detach_reset, keep_h)``:
+    the same current ``x[B, ...]`` at each of ``steps`` steps (direct encoding), on CPU.
+
+    Nothing ``[T, B, ...]`` is saved for backward: it recomputes ``h`` chunk by chunk in cache from
+    ``x`` and returns the gradient of ``x`` summed over time, which the expand of the general path
+    would otherwise sum from a ``[T, B, ...]`` gradient. ``h`` is written only when ``keep_h``
+    (else an empty tensor).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, steps: int, beta: Tensor, threshold: Tensor, reset: str, surrogate: Surrogate,  # type: ignore[override]
+                detach_reset: bool, keep_h: bool):
+        b, thr = float(beta.detach()), float(threshold.detach())
+        x = x.detach().contiguous()
+        s, h = _c_forward(x.unsqueeze(0).expand(steps, *x.shape), b, thr, reset, keep_h=keep_h)
+        ctx.save_for_backward(x)
+        ctx.b, ctx.thr, ctx.reset, ctx.surrogate, ctx.detach_reset = b, thr, reset, surrogate, detach_reset
+        ctx.beta_dtype, ctx.thr_dtype, ctx.steps = beta.dtype, threshold.dtype, steps
+        ctx.set_materialize_grads(False)
+        if h is None:
+            h = x.new_empty(0)
+            ctx.mark_non_differentiable(h)
+        return s, h
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor | None, g_h: Tensor | None):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        if g_h is not None and g_h.numel() == 0:
+            g_h = None
+        g_x, g_beta, g_thr = _c_backward(ctx, x, ctx.steps, g_s, g_h, static=True, need=ctx.needs_input_grad[2:4])
+        return g_x, None, g_beta, g_thr, None, None, None, None
+
+
+def _c_backward(ctx: Any, h: Tensor, steps: int, g_s: Tensor | None, g_h: Tensor | None, *, static: bool,
+                need: tuple[bool, bool]) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Run the C backward: ``(g_x, g_beta, g_thr)``. ``h`` is the saved trace ``[T, ...]``, or with
+    ``static`` the static input ``[...]`` (``g_x`` is then its gradient, summed over time); ``need``
+    says whether beta and threshold want gradients (None is returned for those that do not)."""
+    lib, _ = _load()
+    m = h.numel() if static else h[0].numel()
+    shape = (steps, *h.shape) if static else h.shape
+    need_beta, need_thr = need
+    zero_row = None
+    if g_s is None or g_h is None:  # an absent gradient is read as a zero row with step stride 0
+        zero_row = torch.zeros(m, dtype=h.dtype)
+    gs, sgs = time_major(g_s.to(h.dtype).expand(shape)) if g_s is not None else (zero_row, 0)
+    gh, sgh = time_major(g_h.to(h.dtype).expand(shape)) if g_h is not None else (zero_row, 0)
+    g_x = _empty(lib, h.shape, h.dtype)
+    chunks = max(1, -(-m // int(lib.lif_chunk(m))))
+    partial = torch.empty(2 * chunks, dtype=torch.float64)
+    sums = torch.zeros(2, dtype=torch.float64)
+    real = _CTYPE[h.dtype]
+    failed = getattr(lib, f"lif_backward_{_SUFFIX[h.dtype]}")(
+        h.data_ptr(), gs.data_ptr(), sgs, gh.data_ptr(), sgh, g_x.data_ptr(), steps, m, real(ctx.b), real(ctx.thr),
+        RESET_CODES[ctx.reset], int(ctx.detach_reset), SURROGATE_CODES[ctx.surrogate.name],
+        real(ctx.surrogate.scale), int(need_beta or need_thr), partial.data_ptr(), sums.data_ptr(),
+        torch.get_num_threads(), int(static),
+    )
+    if failed:
+        raise MemoryError(f"the LIF kernel's backward could not allocate its scratch buffer ({steps} steps x {m} neurons)")
+    g_beta = sums[0].to(ctx.beta_dtype) if need_beta else None
+    g_thr = sums[1].to(ctx.thr_dtype) if need_thr else None
+    return g_x, g_beta, g_thr
 
 
 # ---------------------------------------------------------------- dispatch
 
+
+def _check_call(x: Tensor, reset: str, surrogate: Surrogate) -> None:
+    """The checks every kernel entry makes: the reset, the surrogate, and that a kernel takes ``x``."""
+    check_choice("reset", reset, RESETS)
+    if not isinstance(surrogate, Surrogate):
+        raise TypeError(f"surrogate must be a snnlab Surrogate, got {type(surrogate).__name__} ({surrogate!r})")
+    applies, reason = kernel_applies(x)
+    if not applies:
+        raise ValueError(f"no fused LIF kernel for x (device={x.device.type}, dtype={x.dtype}): {reason}")
 
 def lif_kernel(
     x: Tensor,
@@ -247,12 +303,7 @@ def lif_kernel(
         raise TypeError(f"x must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(f"x must be time-major [T, B, ...] with T >= 1, got shape {tuple(x.shape)}")
-    check_choice("reset", reset, RESETS)
-    if not isinstance(surrogate, Surrogate):
-        raise TypeError(f"surrogate must be a snnlab Surrogate, got {type(surrogate).__name__} ({surrogate!r})")
-    applies, reason = kernel_applies(x)
-    if not applies:
-        raise ValueError(f"no fused LIF kernel for x (device={x.device.type}, dtype={x.dtype}): {reason}")
+    _check_call(x, reset, surrogate)
     beta_t, thr_t = scalar(beta, x), scalar(threshold, x)
     if x.device.type == "cuda":
         from snnlab.neurons import lif_triton  # Triton only when it is used
@@ -264,6 +315,40 @@ def lif_kernel(
         return _c_forward(x, float(beta_t), float(thr_t), reset, keep_h)
     return _CLIF.apply(x, beta_t, thr_t, reset, surrogate, bool(detach_reset))
 
+
+
+def lif_kernel_static(
+    x: Tensor,
+    steps: int,
+    beta: float | Tensor,
+    threshold: float | Tensor,
+    *,
+    reset: str = "subtract",
+    surrogate: Surrogate = Surrogate(),
+    detach_reset: bool = False,
+    keep_h: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """``lif_kernel`` for a time-constant input: the current ``x[B, ...]`` at each of ``steps`` steps.
+
+    The same values as ``lif_kernel(x.expand(steps, ...))``, for less memory traffic on CPU: the
+    backward recomputes ``h`` in cache instead of saving it and gives ``x`` its gradient summed
+    over time directly (the direct encoding's case). ``h`` is written only when ``keep_h`` (else
+    None). On CUDA this is the expanded call (the Triton kernel reads a step stride of 0).
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape [B, ...] (one step's current), got {type(x).__name__}")
+    steps = check_int("steps", steps, minimum=1)
+    if x.device.type != "cpu":
+        spikes, h = lif_kernel(x.unsqueeze(0).expand(steps, *x.shape), beta, threshold, reset=reset,
+                               surrogate=surrogate, detach_reset=detach_reset, keep_h=keep_h)
+        return spikes, h
+    _check_call(x, reset, surrogate)
+    beta_t, thr_t = scalar(beta, x), scalar(threshold, x)
+    grad = torch.is_grad_enabled() and (x.requires_grad or beta_t.requires_grad or thr_t.requires_grad)
+    if not grad:
+        return _c_forward(x.unsqueeze(0).expand(steps, *x.shape), float(beta_t), float(thr_t), reset, keep_h)
+    spikes, h = _CLIFStatic.apply(x, steps, beta_t, thr_t, reset, surrogate, bool(detach_reset), bool(keep_h))
+    return spikes, (h if keep_h else None)
 
 def reference_lif(x: Tensor, params: LIFParams) -> tuple[Tensor, Tensor]:
     """The reference every kernel is tested against: a loop of ``lif_step`` over ``x[T, ...]``, ``(spikes, h)``."""
@@ -284,6 +369,7 @@ __all__ = [
     "kernel_choice",
     "kernel_status",
     "lif_kernel",
+    "lif_kernel_static",
     "reference_lif",
     "time_major",
     "warn_unavailable",

@@ -46,6 +46,10 @@ class Neuron(Protocol):
         """Run the sequence ``x[T, B, ...]``; return outputs and the membrane summaries asked for."""
         ...
 
+    def run_static(self, x: Tensor, steps: int, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """``run`` on the time-constant current ``x[B, ...]`` repeated for ``steps`` steps (direct encoding)."""
+        ...
+
     def forward(self, x: Tensor) -> Tensor:
         """The outputs ``[T, B, ...]`` alone."""
         ...
@@ -108,6 +112,11 @@ class StepNeuron(nn.Module):
         else:
             summary = stacked
         return NeuronOutput(torch.stack(outputs) if outputs else None, stacked if trace else None, summary)
+
+    def run_static(self, x: Tensor, steps: int, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
+        """``run`` on the current ``x[B, ...]`` held for ``steps`` steps: an expand view over time (no
+        copy). Neurons with a cheaper way to take a constant input (the LIF kernel) override it."""
+        return self.run(x.unsqueeze(0).expand(steps, *x.shape), trace=trace, mean=mean)
 
     def forward(self, x: Tensor) -> Tensor:
         """The outputs ``[T, B, ...]``."""

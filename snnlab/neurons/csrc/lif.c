@@ -27,6 +27,8 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <omp.h>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -134,19 +136,35 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
 #define DEFINE_BACKWARD_CHUNK(SUFFIX, T, FABS)                                                                 \
   static inline __attribute__((always_inline)) void lif_backward_chunk_##SUFFIX(                               \
       const T* h, const T* g_s, int64_t sgs, const T* g_h, int64_t sgh, T* g_x, int64_t steps, int64_t m,      \
-      int64_t i0, int64_t n, T beta, T thr, T k1, T k2, double* sums, const int zero, const int detach,        \
-      const int arctan, const int acc) {                                                                       \
+      int64_t i0, int64_t n, T beta, T thr, T k1, T k2, double* sums, T* scratch, const int zero,              \
+      const int detach, const int arctan, const int acc, const int stat) {                                     \
     T carry[MAX_CHUNK], accb[MAX_CHUNK], acct[MAX_CHUNK];                                                      \
     for (int64_t j = 0; j < n; ++j) {                                                                          \
       carry[j] = (T)0;                                                                                         \
       accb[j] = (T)0;                                                                                          \
       acct[j] = (T)0;                                                                                          \
     }                                                                                                          \
+    if (stat) { /* h is the static input x[m]: recompute the chunk's h_t into scratch[t * n + j] (forward ops) */ \
+      const T* x0 = h + i0;                                                                                    \
+      for (int64_t t = 0; t < steps; ++t) {                                                                    \
+        T* st = scratch + t * n;                                                                               \
+        for (int64_t j = 0; j < n; ++j) {                                                                      \
+          T hv = beta * carry[j] + x0[j];                                                                      \
+          T sp = hv > thr ? (T)1 : (T)0;                                                                       \
+          st[j] = hv;                                                                                          \
+          carry[j] = zero ? hv * ((T)1 - sp) : hv - sp * thr;                                                  \
+        }                                                                                                      \
+      }                                                                                                        \
+      for (int64_t j = 0; j < n; ++j) {                                                                        \
+        carry[j] = (T)0;                                                                                       \
+        g_x[i0 + j] = (T)0;                                                                                    \
+      }                                                                                                        \
+    }                                                                                                          \
     for (int64_t t = steps - 1; t >= 0; --t) {                                                                 \
-      const T* ht = h + t * m + i0;                                                                            \
+      const T* ht = stat ? scratch + t * n : h + t * m + i0;                                                   \
       const T* gst = g_s + t * sgs + i0;                                                                       \
       const T* ght = g_h + t * sgh + i0;                                                                       \
-      T* gxt = g_x + t * m + i0;                                                                               \
+      T* gxt = stat ? g_x + i0 : g_x + t * m + i0;                                                             \
       for (int64_t j = 0; j < n; ++j) {                                                                        \
         T hv = ht[j];                                                                                          \
         T u = hv - thr;                                                                                        \
@@ -160,7 +178,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
         T dv_dthr = zero ? (detach ? (T)0 : hv * d) : (detach ? -sp : thr * d - sp);                           \
         T vt = zero ? hv * ((T)1 - sp) : hv - sp * thr;                                                        \
         T g = (gs * d + gv * dv_dh) + ght[j];                                                                  \
-        gxt[j] = g;                                                                                            \
+        gxt[j] = stat ? gxt[j] + g : g;                                                                        \
         carry[j] = g;                                                                                          \
         if (acc) accb[j] += gnext * vt;                                                                        \
         if (acc) acct[j] += gv * dv_dthr - gs * d;                                                             \
@@ -175,42 +193,45 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
     sums[1] = st;                                                                                              \
   }
 
-#define BWD_ARGS h, g_s, sgs, g_h, sgh, g_x, steps, m, i0, n, beta, thr, k1, k2, sums
+#define BWD_ARGS h, g_s, sgs, g_h, sgh, g_x, steps, m, i0, n, beta, thr, k1, k2, sums, scratch
+/* variant bits: 16 static input, 8 zero reset, 4 detach_reset, 2 arctan surrogate, 1 scalar gradients */
+#define BWD_CASE(SUFFIX, V)                                                                                    \
+  case V:                                                                                                      \
+    lif_backward_chunk_##SUFFIX(BWD_ARGS, ((V) >> 3) & 1, ((V) >> 2) & 1, ((V) >> 1) & 1, (V) & 1, ((V) >> 4) & 1); \
+    break;
+#define BWD_CASES4(SUFFIX, V) BWD_CASE(SUFFIX, V) BWD_CASE(SUFFIX, V + 1) BWD_CASE(SUFFIX, V + 2) BWD_CASE(SUFFIX, V + 3)
+#define BWD_CASES16(SUFFIX, V) \
+  BWD_CASES4(SUFFIX, V) BWD_CASES4(SUFFIX, V + 4) BWD_CASES4(SUFFIX, V + 8) BWD_CASES4(SUFFIX, V + 12)
 
+/* The backward over all chunks. With stat = 0, h is the saved trace [T, M] and g_x gets dL/dx_t [T, M].
+ * With stat != 0 the input was static (the same current x[M] at every step, direct encoding): h is that
+ * x[M], each chunk recomputes its h_t in a scratch buffer (the forward's operations, bit-identical values:
+ * nothing [T, M] is saved), and g_x[M] gets the gradient summed over time, sum_t dL/dh_t, summed in
+ * reverse time order per neuron. Returns 0, or 1 when that scratch cannot be allocated. */
 #define DEFINE_BACKWARD(SUFFIX, T)                                                                             \
-  VECTOR_CLONES void lif_backward_##SUFFIX(const T* h, const T* g_s, int64_t sgs, const T* g_h, int64_t sgh,   \
-                                           T* g_x, int64_t steps, int64_t m, T beta, T thr, int32_t reset,     \
-                                           int32_t detach, int32_t surr, T scale, int32_t need,                \
-                                           double* partial, double* out, int32_t nthreads) {                   \
+  VECTOR_CLONES int32_t lif_backward_##SUFFIX(const T* h, const T* g_s, int64_t sgs, const T* g_h, int64_t sgh,   \
+                                              T* g_x, int64_t steps, int64_t m, T beta, T thr, int32_t reset,  \
+                                              int32_t detach, int32_t surr, T scale, int32_t need,             \
+                                              double* partial, double* out, int32_t nthreads, int32_t stat) {  \
     const T k1 = surr == SURR_FAST_SIGMOID ? scale : (T)(1.5707963267948966 * (double)scale);                  \
     const T k2 = surr == SURR_FAST_SIGMOID ? (T)0 : scale / (T)2;                                              \
-    const int variant = (reset == RESET_ZERO) * 8 + (detach != 0) * 4 + (surr == SURR_ARCTAN) * 2 +            \
-                        (need != 0);                                                                           \
+    const int variant = (stat != 0) * 16 + (reset == RESET_ZERO) * 8 + (detach != 0) * 4 +                     \
+                        (surr == SURR_ARCTAN) * 2 + (need != 0);                                               \
     const int64_t chunk = lif_chunk(m), chunks = (m + chunk - 1) / chunk;                                      \
     const int nt = threads_for(chunks, steps * m, nthreads);                                                   \
+    T* pool = NULL; /* static input: one scratch [T, chunk] per thread */                                      \
+    if (stat) {                                                                                                \
+      pool = (T*)malloc((size_t)nt * (size_t)steps * (size_t)chunk * sizeof(T));                               \
+      if (pool == NULL) return 1;                                                                              \
+    }                                                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(nt)") for (int64_t c = 0; c < chunks; ++c) {        \
       int64_t i0 = c * chunk;                                                                                  \
       int64_t n = m - i0 < chunk ? m - i0 : chunk;                                                             \
       double* sums = partial + 2 * c;                                                                          \
-      switch (variant) {                                                                                       \
-        case 0: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 0, 0, 0); break;                                      \
-        case 1: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 0, 0, 1); break;                                      \
-        case 2: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 0, 1, 0); break;                                      \
-        case 3: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 0, 1, 1); break;                                      \
-        case 4: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 1, 0, 0); break;                                      \
-        case 5: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 1, 0, 1); break;                                      \
-        case 6: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 1, 1, 0); break;                                      \
-        case 7: lif_backward_chunk_##SUFFIX(BWD_ARGS, 0, 1, 1, 1); break;                                      \
-        case 8: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 0, 0, 0); break;                                      \
-        case 9: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 0, 0, 1); break;                                      \
-        case 10: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 0, 1, 0); break;                                     \
-        case 11: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 0, 1, 1); break;                                     \
-        case 12: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 1, 0, 0); break;                                     \
-        case 13: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 1, 0, 1); break;                                     \
-        case 14: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 1, 1, 0); break;                                     \
-        default: lif_backward_chunk_##SUFFIX(BWD_ARGS, 1, 1, 1, 1); break;                                     \
-      }                                                                                                        \
+      T* scratch = stat ? pool + (int64_t)omp_get_thread_num() * steps * chunk : NULL;                         \
+      switch (variant) { BWD_CASES16(SUFFIX, 0) BWD_CASES16(SUFFIX, 16) }                                      \
     }                                                                                                          \
+    free(pool);                                                                                                \
     double sb = 0.0, st = 0.0;                                                                                 \
     for (int64_t c = 0; c < chunks; ++c) { /* in chunk order: the same sum for any thread count */             \
       sb += partial[2 * c];                                                                                    \
@@ -218,6 +239,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
     }                                                                                                          \
     out[0] = sb;                                                                                               \
     out[1] = st;                                                                                               \
+    return 0;                                                                                                  \
   }
 
 DEFINE_FORWARD(f32, float)
