@@ -40,3 +40,30 @@ def test_result_figures_build_from_tidy_frames() -> None:
     assert len(plots.importance_scatter_figure([1.0, 2.0, 3.0], [0.0, 0.1, 0.2], k=1).data[1].x) == 1
     with pytest.raises(ValueError, match="history"):
         plots.curves_figure(hist.drop(columns="epoch"), facet="setting")
+
+
+def test_paired_forest_figure_draws_each_distinct_condition_with_its_interval() -> None:
+    from snnlab import plots
+
+    table = pd.DataFrame({
+        "setting": ["a", "a", "a", "b"], "label": ["standard", "dropout2d", "temporal", "standard"],
+        "mean_diff": [-0.004, float("nan"), 0.001, 0.002], "ci_low": [-0.006, float("nan"), -0.001, -0.004],
+        "ci_high": [-0.002, float("nan"), 0.003, 0.008], "verdict": ["hurts", "duplicate", "equivalent", "inconclusive"],
+        "margin": [0.005] * 4, "n": [5, 5, 5, 5],
+    })
+    fig = plots.paired_forest_figure(table)
+    points = [t for t in fig.data if t.type == "scatter"]
+    assert sorted(p.name for p in points) == ["equivalent", "hurts", "inconclusive"]  # no duplicate
+    hurts = next(p for p in points if p.name == "hurts")
+    assert list(hurts.x) == [pytest.approx(-0.4)] and list(hurts.error_x.array) == [pytest.approx(0.2)]
+    with pytest.raises(ValueError, match="margin"):
+        plots.paired_forest_figure(table.drop(columns="margin"))
+
+
+def test_metric_vs_p_draws_the_baseline_line_even_when_it_comes_first() -> None:
+    from snnlab import plots
+
+    frame = pd.DataFrame({"label": ["none", "standard", "standard"], "p": [0.0, 0.2, 0.5],
+                          "test_acc": [0.9, 0.88, 0.85], "dataset": ["digits"] * 3})
+    fig = plots.metric_vs_p_figure(frame)
+    assert len(fig.layout.shapes) >= 1  # the base network's reference line

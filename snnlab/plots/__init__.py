@@ -21,6 +21,7 @@ from snnlab.plots.dropout import (
     sparsity_figure,
 )
 
+from snnlab.plots.mask_averaging import equivalent_p_figure, noise_vs_T_figure, training_vs_p_figure
 from snnlab.plots.results import (
     bars_figure,
     curves_figure,
@@ -28,6 +29,7 @@ from snnlab.plots.results import (
     mean_std,
     membership_heatmap,
     metric_vs_p_figure,
+    paired_forest_figure,
     probability_map_figure,
     results_table_figure,
     stability_figure,
@@ -35,6 +37,9 @@ from snnlab.plots.results import (
 )
 
 __all__ = [
+    "equivalent_p_figure",
+    "noise_vs_T_figure",
+    "training_vs_p_figure",
     "TEMPLATE",
     "method_color",
     "method_colors",
@@ -59,6 +64,7 @@ __all__ = [
     "mean_std",
     "membership_heatmap",
     "metric_vs_p_figure",
+    "paired_forest_figure",
     "probability_map_figure",
     "results_table_figure",
     "stability_figure",

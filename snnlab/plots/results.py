@@ -27,7 +27,13 @@ METRIC_LABELS: dict[str, str] = {
     "gap": "train − test accuracy",
     "spike_rate": "hidden spike rate",
     "synops": "synaptic operations / sample",
+    "val_acc": "validation accuracy",
+    "val_loss": "validation loss",
+    "train_acc_eval": "training accuracy (eval mode)",
+    "train_loss_eval": "training loss (eval mode)",
 }
+
+VERDICT_COLORS = {"helps": "#2a9d8f", "hurts": "#e76f51", "equivalent": "#457b9d", "inconclusive": "#8d8d8d"}
 
 
 def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
@@ -152,11 +158,13 @@ def metric_vs_p_figure(
             color = method_color(str(g))
             if len(agg) == 1 and float(agg["p"].iloc[0]) == 0.0:
                 m, s = float(agg["mean"].iloc[0]), agg["std"].iloc[0]
-                fig.add_hline(y=m, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c)
+                fig.add_hline(y=m, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c,
+                              exclude_empty_subplots=False)  # the panel may still be empty when the baseline comes first
                 fig.add_scatter(x=[None], y=[None], mode="lines", name=f"{g} (p = 0)", legendgroup=str(g),
                                 showlegend=c == 1, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c)
                 if not np.isnan(s):
-                    fig.add_hrect(y0=m - s, y1=m + s, fillcolor=_rgba(color, 0.08), line_width=0, row=1, col=c)
+                    fig.add_hrect(y0=m - s, y1=m + s, fillcolor=_rgba(color, 0.08), line_width=0, row=1, col=c,
+                                  exclude_empty_subplots=False)
                 continue
             fig.add_scatter(x=agg["p"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
                             showlegend=c == 1, line=dict(color=color),
@@ -192,6 +200,40 @@ def results_table_figure(table: pd.DataFrame, *, group: str = "method", scale: f
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"),
                              cells=dict(values=cells, align="left", fill_color=fill)))
     return _finish(fig, title, 60 + 30 * (len(table) + 2))
+
+
+def paired_forest_figure(table: pd.DataFrame, *, facet: str | None = "setting", scale: float = 100.0,
+                         unit: str = "pp", title: str = "Difference to the base network, paired by seed") -> go.Figure:
+    """The tuned comparison at a glance (a ``snnlab.analysis.paired.compare_paired`` table): per
+    condition its mean paired difference with the confidence interval, coloured by verdict, against
+    zero and the shaded equivalence band ±margin; one panel per ``facet`` value. Duplicates (shown
+    once in the table) are left out."""
+    require_columns("table", table, ["label", "mean_diff", "ci_low", "ci_high", "verdict", "margin"]
+                    + ([facet] if facet else []))
+    rows = table[table["verdict"] != "duplicate"]
+    facets = list(dict.fromkeys(rows[facet].tolist())) if facet else [None]
+    fig = make_subplots(rows=len(facets), cols=1, subplot_titles=[str(f) if f is not None else "" for f in facets],
+                        vertical_spacing=0.3 / max(len(facets), 1))
+    shown: set[str] = set()
+    for r, fv in enumerate(facets, start=1):
+        sub = rows if fv is None else rows[rows[facet] == fv]
+        margin = float(sub["margin"].iloc[0]) * scale if len(sub) else 0.0
+        fig.add_vrect(x0=-margin, x1=margin, fillcolor="#457b9d", opacity=0.12, line_width=0, row=r, col=1,
+                      exclude_empty_subplots=False)
+        fig.add_vline(x=0.0, line=dict(color="#444444", width=1), row=r, col=1, exclude_empty_subplots=False)
+        for verdict, part in sub.groupby("verdict", sort=False):
+            fig.add_scatter(
+                x=part["mean_diff"] * scale, y=part["label"].astype(str), mode="markers",
+                marker=dict(size=9, color=VERDICT_COLORS.get(str(verdict), "#333333")),
+                error_x=dict(type="data", symmetric=False, array=(part["ci_high"] - part["mean_diff"]) * scale,
+                             arrayminus=(part["mean_diff"] - part["ci_low"]) * scale, visible=True),
+                name=str(verdict), legendgroup=str(verdict), showlegend=str(verdict) not in shown, row=r, col=1,
+                hovertext=[f"n={n}" for n in part.get("n", [""] * len(part))],
+            )
+            shown.add(str(verdict))
+        fig.update_yaxes(autorange="reversed", row=r, col=1)
+        fig.update_xaxes(title_text=f"difference in test accuracy ({unit}); band: ± equivalence margin", row=r, col=1)
+    return _finish(fig, title, 120 + sum(40 + 26 * len(rows if f is None else rows[rows[facet] == f]) for f in facets))
 
 
 def top_ids_figure(ids: pd.DataFrame, *, title: str = "Top neuron IDs by outgoing weight norm") -> go.Figure:
