@@ -150,3 +150,106 @@ def test_train_models_trains_through_the_runner_and_keeps_the_init(tmp_path, tin
         imp.train_models(["none"])
     with pytest.raises(TypeError, match="store"):
         imp.train_models(specs, store=str(tmp_path / "r.sqlite"))
+
+
+def test_kendall_p_value_is_scipys() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.random(30)
+    b = a + rng.normal(0, 0.3, 30)
+    assert imp.kendall_p_value(a, b) == pytest.approx(sps.kendalltau(a, b).pvalue)
+    assert math.isnan(imp.kendall_p_value([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+def test_paper_table2_as_printed_and_the_first_ids() -> None:
+    table = imp.paper_table2()
+    assert list(table.index) == ["Without dropout", "With dropout"] and list(table.columns) == list(range(1, 11))
+    assert table.loc["Without dropout"].tolist() == [9, 8, 3, 2, 0, 1, 4, 5, 6, 7]
+    assert table.loc["With dropout"].tolist() == [112, 127, 121, 122, 116, 118, 113, 9, 1, 5]
+    assert imp.first_ids_probability(128, 10) == pytest.approx(1 / math.comb(128, 10))
+    assert imp.first_ids_probability(128, 10) == pytest.approx(4.408e-15, rel=1e-3)
+    assert imp.first_ids_probability(5, 5) == 1.0
+    with pytest.raises(ValueError, match="k=11"):
+        imp.first_ids_probability(10, 11)
+    c = imp.check_id_list(table.loc["Without dropout"], n=128)  # a pandas row works
+    assert c.is_first_ids and c.first_ids == 10 and c.min_n == 10 and c.n == 128 and c.k == 10
+    assert c.ascending_tail == 6  # ... 0, 1, 4, 5, 6, 7
+    assert c.expected_first_ids == pytest.approx(100 / 128)
+    assert c.chance_first_ids == pytest.approx(imp.first_ids_probability(128, 10))
+    d = imp.check_id_list([112, 127, 121, 122, 116, 118, 113, 9, 1, 5])  # n: the smallest the IDs allow
+    assert not d.is_first_ids and d.first_ids == 3 and d.n == d.min_n == 128 and d.ascending_tail == 2
+    assert imp.check_id_list([2, 0, 1]).is_first_ids and not imp.check_id_list([0, 1, 3]).is_first_ids
+    with pytest.raises(ValueError, match="n=100"):
+        imp.check_id_list([112, 5], n=100)
+    with pytest.raises(ValueError, match="distinct"):
+        imp.check_id_list([1, 1])
+    with pytest.raises(TypeError, match="integer"):
+        imp.check_id_list([0.5, 1])
+    with pytest.raises(TypeError, match="ids"):
+        imp.check_id_list("0123")
+
+
+def test_disjoint_seed_pairs() -> None:
+    assert imp.disjoint_seed_pairs([2, 0, 1, 1]) == [(0, 1)]
+    assert imp.disjoint_seed_pairs(range(5)) == [(0, 1), (2, 3)]
+    assert imp.disjoint_seed_pairs([7]) == []
+
+
+def _agreement(n_seeds: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict, dict]:
+    init = {s: rng.random(30) for s in range(n_seeds)}
+    scores = {(label, s): np.abs(init[s] + rng.normal(0, noise, 30))
+              for label, noise in (("none", 0.1), ("a", 0.2), ("b", 0.5)) for s in range(n_seeds)}
+    return imp.rank_stability(scores, init, k=5), scores, init
+
+
+def test_stability_intervals_use_independent_units() -> None:
+    agreement, _, _ = _agreement(5, np.random.default_rng(0))
+    by_kind = imp.stability_intervals(agreement).set_index("comparison")
+    assert list(by_kind.index) == ["init vs trained", "between methods", "across seeds"]
+    # between methods: per seed, the mean over the labels, then the t interval over the 5 seeds
+    between = agreement[agreement.comparison == "between methods"]
+    per_seed = between.groupby("seed_a")["kendall_tau"].mean()
+    x = per_seed.to_numpy()
+    half = sps.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    row = by_kind.loc["between methods"]
+    assert row["n"] == 5 and row["rows"] == 10 and row["unit"] == "seed"
+    assert row["tau_mean"] == pytest.approx(x.mean())
+    assert (row["tau_ci_low"], row["tau_ci_high"]) == pytest.approx((x.mean() - half, x.mean() + half))
+    assert row["chance"] == pytest.approx(5 / 30) and row["confidence"] == 0.95
+    # across seeds: only the disjoint pairs (0, 1) and (2, 3), not all 10 pairs of 5 seeds
+    across = by_kind.loc["across seeds"]
+    assert across["unit"] == "seed pair" and across["n"] == 2 and across["rows"] == 2 * 3
+    used = agreement[(agreement.comparison == "across seeds")
+                     & agreement[["seed_a", "seed_b"]].apply(tuple, axis=1).isin([(0, 1), (2, 3)])]
+    assert across["tau_mean"] == pytest.approx(used["kendall_tau"].mean())
+    by_label = imp.stability_intervals(agreement, by="label", confidence=0.9)
+    one = by_label[(by_label.comparison == "between methods") & (by_label.label == "b")].iloc[0]
+    vals = between[between.label == "b"]["kendall_tau"].to_numpy()
+    half = sps.t.ppf(0.95, 4) * vals.std(ddof=1) / math.sqrt(5)
+    assert one["n"] == 5 and one["tau_ci_high"] == pytest.approx(vals.mean() + half)
+    # three seeds: one disjoint pair across seeds, so no interval there
+    three, _, _ = _agreement(3, np.random.default_rng(1))
+    row = imp.stability_intervals(three).set_index("comparison").loc["across seeds"]
+    assert row["n"] == 1 and math.isnan(row["tau_ci_low"]) and not math.isnan(row["tau_mean"])
+    with pytest.raises(ValueError, match="by="):
+        imp.stability_intervals(agreement, by="seed")
+    with pytest.raises(ValueError, match="confidence"):
+        imp.stability_intervals(agreement, confidence=1.5)
+    with pytest.raises(ValueError, match="rank_stability"):
+        imp.stability_intervals(agreement.drop(columns="chance"))
+
+
+def test_importance_shift_intervals_and_identical_conditions() -> None:
+    _, scores, _ = _agreement(4, np.random.default_rng(2))
+    scores.update({("copy", s): scores[("a", s)].copy() for s in range(4)})
+    shift = imp.importance_shift(scores, k=5).set_index("label")
+    taus = np.array([imp.kendall_tau(scores[("none", s)], scores[("b", s)]) for s in range(4)])
+    half = sps.t.ppf(0.975, 3) * taus.std(ddof=1) / 2.0
+    row = shift.loc["b"]
+    assert row["seeds"] == 4 and row["tau_mean"] == pytest.approx(taus.mean())
+    assert (row["tau_ci_low"], row["tau_ci_high"]) == pytest.approx((taus.mean() - half, taus.mean() + half))
+    assert {"norm_ratio_ci_low", "concentration_ci_high", "confidence"} <= set(shift.columns)
+    assert imp.identical_conditions(scores) == {"copy": "a"}
+    one_seed = imp.importance_shift({k: v for k, v in scores.items() if k[1] == 0}, k=5)
+    assert one_seed["tau_ci_low"].isna().all()
+    with pytest.raises(TypeError, match="scores"):
+        imp.identical_conditions({})

@@ -5,18 +5,23 @@ Two importance scores for the neurons of a hidden layer:
 * **weight magnitude**: the L2 norm of a hidden neuron's *outgoing* weights, i.e. column ``i`` of
   the following layer's weight ``[out, hidden]`` (for a convolution ``[oc, ic, kh, kw]``, the norm
   of everything reading input channel ``i``). A neuron whose outgoing weights are large can move
-  the next layer's potential the most per spike. This is the ranking the paper sorts.
+  the next layer's potential the most per spike. This is an *assumption* of this study: the paper
+  ranks "by weight" without saying which weights (incoming or outgoing), which statistic, which
+  layer or which dropout method and seed its Table 2 shows (``paper_table2``, ``check_id_list``).
 * **ablation**: silence the neuron (zero its outgoing weights, which for a feed-forward network is
   the same as masking all its spikes) and measure how much accuracy drops (or loss rises) on a
   data set. This is what "important" should mean; the weight rank is a cheap proxy for it.
 
 Rank comparisons: Kendall's tau-b (ties handled) over all neurons and the overlap of the top-k
-sets, with the chance level of that overlap (k / n) to read it against.
+sets, with the chance level of that overlap (k / n) to read it against. Rank stability is reported
+with t confidence intervals over independent units (seeds; disjoint seed pairs across seeds:
+``stability_intervals``), not only ± std.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +32,8 @@ import torch
 from scipy import stats as sps
 from torch import Tensor, nn
 
-from snnlab.validation import check_choice, check_int
+from snnlab.analysis.statistics import summarize
+from snnlab.validation import check_choice, check_float, check_int
 
 if TYPE_CHECKING:  # snnlab.study is imported lazily at run time, inside train_models
     from snnlab.study import ResultsStore
@@ -118,6 +124,15 @@ def kendall_tau(a: Tensor | np.ndarray | Sequence[float], b: Tensor | np.ndarray
     if sa.size < 2 or np.all(sa == sa[0]) or np.all(sb == sb[0]):
         return float("nan")
     return float(sps.kendalltau(sa, sb, variant="b").statistic)
+
+
+def kendall_p_value(a: Tensor | np.ndarray | Sequence[float], b: Tensor | np.ndarray | Sequence[float]) -> float:
+    """Two-sided p-value of Kendall's tau-b test of no association between two score vectors
+    (SciPy's; exact for small untied samples). NaN where ``kendall_tau`` is NaN."""
+    sa, sb = _scores("a", a), _scores("b", b)
+    if math.isnan(kendall_tau(sa, sb)):
+        return float("nan")
+    return float(sps.kendalltau(sa, sb, variant="b").pvalue)
 
 
 def top_k_concentration(scores: Tensor | np.ndarray | Sequence[float], k: int) -> float:
@@ -270,6 +285,81 @@ def ablation_importance(
     return out
 
 
+# ---------------------------------------------------------------------------- the paper's Table 2, as printed
+
+# Table 2 of Lyu & Yin ("A Discussion of Migration of Common Neural Network Regularization Methods
+# on SNNs"), row labels and IDs exactly as printed. The paper does not say which weights it sorts,
+# with which statistic, for which layer, dropout method, rate or seed, nor the hidden layer's size.
+_PAPER_TABLE2 = (
+    ("Without dropout", (9, 8, 3, 2, 0, 1, 4, 5, 6, 7)),
+    ("With dropout", (112, 127, 121, 122, 116, 118, 113, 9, 1, 5)),
+)
+
+
+def paper_table2() -> pd.DataFrame:
+    """The paper's Table 2 as printed: one row per list ("Without dropout", "With dropout"),
+    columns 1..10 = the printed positions (the paper: "the higher the weight, the higher the ranking")."""
+    return pd.DataFrame([ids for _, ids in _PAPER_TABLE2], index=[name for name, _ in _PAPER_TABLE2],
+                        columns=list(range(1, 11)))
+
+
+def first_ids_probability(n: int, k: int) -> float:
+    """Probability ``1 / C(n, k)`` that the top-``k`` of a ranking of ``n`` neurons is exactly the
+    first ``k`` IDs ``0..k-1``, when every set of ``k`` neurons is equally likely to be on top (a
+    ranking unrelated to the IDs)."""
+    n = check_int("n", n, minimum=1)
+    k = _check_k(k, n)
+    return 1.0 / math.comb(n, k)
+
+
+@dataclass(frozen=True)
+class IdListCheck:
+    """What a printed top-k list of neuron IDs says about itself (``check_id_list``).
+
+    ``min_n``: the smallest layer consistent with the IDs (largest ID + 1); ``n``: the layer size
+    the chance figures use; ``first_ids``: how many IDs are below ``k``; ``is_first_ids``: the list
+    is a permutation of ``0..k-1``; ``ascending_tail``: length of the run of increasing IDs that
+    ends the list; ``expected_first_ids``: ``k * k / n``, the mean of ``first_ids`` for a ranking
+    unrelated to the IDs (hypergeometric); ``chance_first_ids``: ``first_ids_probability(n, k)``.
+    """
+
+    ids: tuple[int, ...]
+    k: int
+    min_n: int
+    n: int
+    first_ids: int
+    is_first_ids: bool
+    ascending_tail: int
+    expected_first_ids: float
+    chance_first_ids: float
+
+
+def check_id_list(ids: Iterable[int], *, n: int | None = None) -> IdListCheck:
+    """Check a top-k list of neuron IDs (e.g. a row of the paper's Table 2) against the first IDs.
+
+    ``ids``: distinct non-negative integers, most important first; ``n``: the layer's size (None:
+    the smallest consistent with the IDs, ``max(ids) + 1``; for a larger ``n`` the chance figures
+    only get smaller).
+    """
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"ids must be a sequence of neuron IDs (non-negative integers), got {type(ids).__name__}")
+    given = list(ids)
+    values = [int(i) for i in given if isinstance(i, (int, np.integer)) and not isinstance(i, bool)]
+    if len(values) != len(given) or not values:
+        raise TypeError(f"ids must be a non-empty sequence of integer neuron IDs, got {given!r}")
+    if min(values) < 0 or len(set(values)) != len(values):
+        raise ValueError(f"ids must be distinct non-negative neuron IDs, got {values}")
+    k, min_n = len(values), max(values) + 1
+    n = min_n if n is None else check_int("n", n, minimum=1)
+    if n < min_n:
+        raise ValueError(f"n={n} is smaller than the IDs allow (largest ID {min_n - 1}); allowed: n >= {min_n}")
+    first = sum(i < k for i in values)
+    tail = 1
+    while tail < k and values[-tail - 1] < values[-tail]:
+        tail += 1
+    return IdListCheck(tuple(values), k, min_n, n, first, first == k, tail, k * k / n, first_ids_probability(n, k))
+
+
 # ---------------------------------------------------------------------------- trained models and stability
 
 
@@ -390,13 +480,18 @@ def importance_shift(
     *,
     k: int,
     baseline: str = "none",
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Does a method change *which* neurons matter, or only *how much*? Per label (mean ± std over
-    seeds, each paired with ``baseline`` of the same seed): ``tau`` and ``overlap`` with the baseline's
-    ranking (which), ``concentration`` (share of the total held by the top-k) and ``norm_ratio``
-    (total outgoing weight norm relative to the baseline) (how much)."""
+    """Does a method change *which* neurons matter, or only *how much*? Per label, over seeds (each
+    paired with ``baseline`` of the same seed): ``tau`` and ``overlap`` with the baseline's ranking
+    (which), ``concentration`` (share of the total held by the top-k) and ``norm_ratio`` (total
+    outgoing weight norm relative to the baseline) (how much). For each quantity ``<q>_mean``,
+    ``<q>_std`` and the t interval of the mean over seeds ``<q>_ci_low``/``<q>_ci_high`` at
+    ``confidence`` (NaN with one seed; the level is the ``confidence`` column); ``seeds`` counts
+    the seeds of each label."""
     if not isinstance(scores, Mapping) or not any(lbl == baseline for lbl, _ in scores):
         raise ValueError(f"baseline={baseline!r} is not among the labels of scores")
+    confidence = _check_confidence(confidence)
     rows = []
     for (label, seed), s in scores.items():
         if (baseline, seed) not in scores:
@@ -406,8 +501,96 @@ def importance_shift(
         rows.append({"label": label, "seed": seed, "tau": kendall_tau(base, arr), "overlap": top_k_overlap(base, arr, k),
                      "concentration": top_k_concentration(arr, k), "norm_ratio": float(arr.sum() / base.sum())})
     frame = pd.DataFrame(rows)
-    agg = frame.groupby("label", sort=False).agg(["mean", "std"])
-    agg = agg.drop(columns="seed")
-    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
-    agg.insert(0, "seeds", frame.groupby("label", sort=False).size())
-    return agg.reset_index()
+    out = []
+    for label, group in frame.groupby("label", sort=False):
+        row: dict[str, Any] = {"label": label, "seeds": len(group)}
+        for q in _SHIFT_QUANTITIES:
+            row.update(_interval(q, group[q], confidence))
+        row["confidence"] = confidence
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+_SHIFT_QUANTITIES = ("tau", "overlap", "concentration", "norm_ratio")
+_STABILITY_UNITS = {"init vs trained": "seed", "between methods": "seed", "across seeds": "seed pair"}
+
+
+def _check_confidence(confidence: float) -> float:
+    return check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+def _interval(name: str, values: pd.Series | Sequence[float], confidence: float) -> dict[str, float]:
+    """``<name>_mean/_std/_ci_low/_ci_high`` of the finite ``values`` (NaN where undefined)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return dict.fromkeys((f"{name}_mean", f"{name}_std", f"{name}_ci_low", f"{name}_ci_high"), float("nan"))
+    s = summarize(x, confidence=confidence)
+    return {f"{name}_mean": s.mean, f"{name}_std": s.std, f"{name}_ci_low": s.ci_low, f"{name}_ci_high": s.ci_high}
+
+
+def disjoint_seed_pairs(seeds: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive pairs of the sorted distinct ``seeds``, each seed used once ((s0, s1), (s2, s3), ...;
+    an odd one out is left over): comparisons across seeds that share no seed are independent."""
+    ordered = sorted(set(int(s) for s in seeds))
+    return [(ordered[i], ordered[i + 1]) for i in range(0, len(ordered) - 1, 2)]
+
+
+def stability_intervals(agreement: pd.DataFrame, *, by: str = "comparison", confidence: float = 0.95) -> pd.DataFrame:
+    """Rank stability with confidence intervals over independent units, from ``rank_stability``'s table.
+
+    The unit of ``"init vs trained"`` and ``"between methods"`` is the seed (one initialisation, one
+    data order); the unit of ``"across seeds"`` is a seed pair, and only *disjoint* pairs are used
+    (``disjoint_seed_pairs``: pairs sharing a seed are not independent), so with three seeds the
+    across-seed interval rests on one pair and is NaN. ``by="comparison"``: one row per comparison
+    kind, each unit contributing the mean over its labels; ``by="label"``: one row per (kind, label).
+    Columns: ``comparison`` (``label``), ``unit``, ``n`` (units), ``rows`` (pairs of the table used),
+    ``tau_mean/_std/_ci_low/_ci_high``, ``overlap_mean/_std/_ci_low/_ci_high``, ``chance`` (the
+    top-k overlap of unrelated rankings; their tau is 0), ``confidence``. A t interval of a bounded
+    quantity (tau, an overlap) from few units can reach beyond its bounds; it is reported as computed.
+    """
+    needed = ["comparison", "label", "seed_a", "seed_b", "kendall_tau", "top_k_overlap", "chance"]
+    if not isinstance(agreement, pd.DataFrame) or any(c not in agreement.columns for c in needed):
+        raise ValueError(f"agreement must be the DataFrame of rank_stability with columns {needed}")
+    by = check_choice("by", by, ("comparison", "label"))
+    confidence = _check_confidence(confidence)
+    frame = agreement.copy()
+    across = frame["comparison"] == "across seeds"
+    keep = set(disjoint_seed_pairs(frame.loc[across, ["seed_a", "seed_b"]].to_numpy().ravel()))
+    pair = [tuple(sorted((int(a), int(b)))) for a, b in zip(frame["seed_a"], frame["seed_b"])]
+    frame["unit"] = [p if c else p[0] for p, c in zip(pair, across)]
+    frame = frame[~across | pd.Series([p in keep for p in pair], index=frame.index)]
+    keys = ["comparison"] if by == "comparison" else ["comparison", "label"]
+    rows = []
+    for key, group in frame.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        units = group.groupby("unit", sort=False)[["kendall_tau", "top_k_overlap"]].mean()
+        row: dict[str, Any] = dict(zip(keys, key))
+        row.update(unit=_STABILITY_UNITS.get(key[0], "seed"), n=len(units), rows=len(group))
+        row.update(_interval("tau", units["kendall_tau"], confidence))
+        row.update(_interval("overlap", units["top_k_overlap"], confidence))
+        row.update(chance=float(group["chance"].iloc[0]), confidence=confidence)
+        rows.append(row)
+    tail = ["unit", "n", "rows", *(f"{q}_{s}" for q in ("tau", "overlap") for s in ("mean", "std", "ci_low", "ci_high")),
+            "chance", "confidence"]
+    return pd.DataFrame(rows, columns=[*keys, *tail])
+
+
+def identical_conditions(scores: Mapping[tuple[str, int], Tensor | np.ndarray | Sequence[float]]) -> dict[str, str]:
+    """Labels whose scores equal an earlier label's on every seed, bit for bit (e.g. ``dropout2d`` and
+    ``standard`` on an MLP, where a channel is one neuron): label -> the first such earlier label.
+    A duplicate is one experiment, not two; the conclusion reports it once."""
+    if not isinstance(scores, Mapping) or not scores:
+        raise TypeError("scores must be a non-empty mapping (label, seed) -> scores")
+    by_label: dict[str, dict[int, np.ndarray]] = {}
+    for (label, seed), s in scores.items():
+        by_label.setdefault(label, {})[seed] = _scores(f"scores[{(label, seed)!r}]", s)
+    labels = list(by_label)
+    out: dict[str, str] = {}
+    for j, label in enumerate(labels):
+        for earlier in labels[:j]:
+            a, b = by_label[label], by_label[earlier]
+            if earlier not in out and set(a) == set(b) and all(np.array_equal(a[s], b[s]) for s in a):
+                out[label] = earlier
+                break
+    return out
