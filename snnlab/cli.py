@@ -25,6 +25,26 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
                         help="results database (default: runs/results.sqlite)")
 
 
+def _add_tuning(parser: argparse.ArgumentParser, *, overrides: bool) -> None:
+    """The fair-tuning flags (TrialSpec fields val_fraction, select, train_eval_size)."""
+    note = " (overrides the config's)" if overrides else ""
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="carve a validation set of this fraction in (0, 1) from the training data (fixed seed, "
+                             "stratified; --train-subset is drawn from the rest)" + note)
+    parser.add_argument("--select", default=None,
+                        help="which epoch is the result: best_val (best validation accuracy; the default with "
+                             "--val-fraction) | last (the default without)" + note)
+    parser.add_argument("--train-eval-size", type=int, default=None,
+                        help="also measure training loss/accuracy in eval mode (dropout off) on this many fixed "
+                             "training samples per epoch" + note)
+
+
+def _tuning_changes(args: argparse.Namespace) -> dict:
+    """The TrialSpec fields given by the fair-tuning flags (only those given)."""
+    changes = {"val_fraction": args.val_fraction, "select": args.select, "train_eval_size": args.train_eval_size}
+    return {k: v for k, v in changes.items() if v is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (dropout methods listed from the registry at build time)."""
     from snnlab.dropout import available
@@ -54,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | cifar10")
     train.add_argument("--model", default="spiking_mlp", help="spiking_mlp | spiking_cnn | mlp | cnn | penalty_snn | delayed_snn")
     train.add_argument("--hidden", default="128", help="hidden sizes, comma-separated (CNNs: channels...,dense)")
-    train.add_argument("--neuron", default="lif")
-    train.add_argument("--encoding", default="direct", help="direct | rate | latency | noisy_repeat")
+    train.add_argument("--neuron", default=None,
+                       help="lif | penalty | first_spike (default: the model's own; lif for the spiking MLP/CNN)")
+    train.add_argument("--encoding", default=None,
+                       help="direct | rate | latency | noisy_repeat (default: the model's own; direct for the "
+                            "spiking MLP/CNN)")
     train.add_argument("-T", "--T", dest="T", type=int, default=16, help="time steps")
     train.add_argument("--method", default="none", help=f"dropout method (registry key): {methods} (default: none)")
     train.add_argument("--p", type=float, default=0.0, help="drop rate")
@@ -69,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto")
     train.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
     train.add_argument("--store", default=None, help="also save the trial in this results store")
+    _add_tuning(train, overrides=False)
 
     sweep = sub.add_parser("sweep", help="train a grid of trials from a YAML config (resumable)")
     sweep.add_argument("--config", required=True, help="YAML file with base: and grid:")
@@ -84,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(sweep)
     sweep.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
     sweep.add_argument("--keep-going", action="store_true", help="continue after a failing trial")
+    _add_tuning(sweep, overrides=True)
 
     results = sub.add_parser("results", help="table of the trials in the results store")
     _add_store(results)
@@ -188,7 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dataset=args.dataset, model=args.model, sizes=_int_list("--hidden", args.hidden), neuron=args.neuron,
         encoding=args.encoding, T=args.T, method=args.method, p=args.p, rescale=args.rescale, epochs=args.epochs,
         lr=args.lr, batch_size=args.batch_size, train_subset=args.train_subset, test_subset=args.test_subset,
-        seed=args.seed, device=args.device,
+        seed=args.seed, device=args.device, **_tuning_changes(args),
     )
     print(f"snnlab train: {spec.label()}", flush=True)
     started = time.perf_counter()
@@ -196,8 +221,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.history.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     final = result.final
-    print(f"final test accuracy {final['test_acc']:.4f} (train {final['train_acc']:.4f}) on {result.device}; "
-          f"{time.perf_counter() - started:.1f} s wall time including data loading")
+    if "test_acc" not in final:  # diverged before the first epoch finished
+        print(f"no epoch finished (diverged) on {result.device}")
+    else:
+        details = [f"train {final['train_acc']:.4f}"]
+        if "train_acc_eval" in final:
+            details.append(f"train, eval mode {final['train_acc_eval']:.4f}")
+        if "val_acc" in final:
+            details.append(f"validation {final['val_acc']:.4f}")
+        chosen = f"epoch {int(final['epoch'])} ({spec.select})"
+        print(f"final test accuracy {final['test_acc']:.4f} ({', '.join(details)}) at {chosen} on {result.device}; "
+              f"{time.perf_counter() - started:.1f} s wall time including data loading")
     if args.store is not None:
         store = ResultsStore(_store_path(args.store))
         store.put(result)
@@ -212,6 +246,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from snnlab.study.sweep import load_sweep, summary_table
 
     specs = load_sweep(args.config)
+    changes = _tuning_changes(args)
+    if changes:
+        specs = [s.replace(**changes) for s in specs]
     store = ResultsStore(_store_path(args.store))
     print(f"snnlab sweep: {len(specs)} trial(s) from {args.config}; store {store.path}", flush=True)
     report = run_trials(specs, store, executor=args.executor, address=args.address, num_cpus=args.num_cpus,
@@ -227,8 +264,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
-RESULT_COLUMNS = ("dataset", "model", "method", "p", "seed", "T", "epochs", "train_acc", "test_acc", "seconds",
-                  "device_used", "key")
+RESULT_COLUMNS = ("dataset", "model", "method", "p", "seed", "T", "epochs", "train_acc", "train_acc_eval", "val_acc",
+                  "best_epoch", "test_acc", "seconds", "device_used", "key")
 
 
 def cmd_results(args: argparse.Namespace) -> int:

@@ -13,6 +13,12 @@ Sources (see ``data/README.md``):
 - ``cifar10``: torchvision's ``<root>/cifar-10-batches-py``, or an image-folder export
   ``<root>/CIFAR-10-images/{train,test}/<class>/*.jpg|png`` (classes = sorted folder names).
 
+Validation: ``split_validation`` carves a stratified validation set from a training split with a
+fixed seed (the same samples for every trial of a comparison, whatever the trial's seed; the test
+split is never touched); ``random_subset`` draws a seeded subset of a split already loaded, by
+the same rule as ``load_dataset(subset=...)`` (nested: for one seed, a smaller subset is a part of
+a larger one).
+
 Decoded MNIST-style files and image folders are cached as uint8 tensors (``$SNNLAB_CACHE``, else
 ``<root>/.snnlab-cache``, else ``<repo>/data/.cache``) so the second load takes seconds.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -44,6 +51,7 @@ SPLITS = ("train", "test")
 
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 1797  # fixed on purpose: the digits test set never depends on ``seed``
+VALIDATION_SEED = 2718  # fixed on purpose: every trial of a comparison validates on the same samples
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -177,11 +185,73 @@ def load_dataset(
         if subset > len(y):
             raise ValueError(f"subset={subset} is larger than the {len(y)} samples of {name} {split}; "
                              f"use subset <= {len(y)} or subset=None for all")
-        gen = torch.Generator().manual_seed(seed)
-        keep = torch.randperm(len(y), generator=gen)[:subset].sort().values
+        keep = _subset_indices(len(y), subset, seed)
         x, y = x[keep], y[keep]
     x = x.to(dev).to(torch.float32).div_(raw.scale)
     return SplitData(x=x, y=y.to(dev), name=name, split=split, classes=raw.classes)
+
+
+def _subset_indices(n: int, size: int, seed: int) -> Tensor:
+    """Sorted indices of a seeded random subset of ``size`` out of ``n`` (a prefix of one permutation:
+    for one seed, the subset of a smaller size lies inside the subset of a larger one)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=gen)[:size].sort().values
+
+
+def random_subset(data: SplitData, size: int, *, seed: int = 0) -> SplitData:
+    """A seeded random subset of ``size`` samples of ``data`` (in their original order), on its device.
+
+    The rule of ``load_dataset(subset=...)``: the first ``size`` entries of one permutation drawn
+    with ``seed``, so growing ``size`` only adds samples. ``size == len(data)`` returns all of them.
+    """
+    if not isinstance(data, SplitData):
+        raise TypeError(f"data must be a SplitData (from load_dataset), got {type(data).__name__}")
+    check_int("size", size, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if size > len(data):
+        raise ValueError(f"size={size} is larger than the {len(data)} samples of {data.name} {data.split}; "
+                         f"allowed: 1 <= size <= {len(data)}")
+    keep = _subset_indices(len(data), size, seed).to(data.device)
+    return SplitData(x=data.x[keep], y=data.y[keep], name=data.name, split=data.split, classes=data.classes)
+
+
+def split_validation(data: SplitData, fraction: float, *,
+                     seed: int = VALIDATION_SEED) -> tuple[SplitData, SplitData]:
+    """Split a training set into ``(train, validation)``, stratified by class, with a fixed seed.
+
+    Of each class c with n_c samples, ``round(fraction * n_c)`` go to validation: those first in one
+    permutation of all samples drawn with ``seed`` (by default ``VALIDATION_SEED``, the same for every
+    trial, so every condition and seed of a comparison validates on the same samples). Both parts keep
+    the samples' original order; the validation part has ``split="val"``. Draw training subsets from
+    the returned training part (``random_subset``), so growing the training set never moves a sample
+    between training and validation. Never pass the test split here.
+    """
+    if not isinstance(data, SplitData):
+        raise TypeError(f"data must be a SplitData (from load_dataset), got {type(data).__name__}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise TypeError(f"fraction must be a real number, a fraction in (0, 1); "
+                        f"got {type(fraction).__name__} ({fraction!r})")
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"fraction={fraction}; allowed: a fraction in (0, 1)")
+    fraction = float(fraction)
+    check_int("seed", seed, minimum=0)
+    if data.split == "test":
+        raise ValueError(f"data is the test split of {data.name}; a validation set is carved from the training split only")
+    labels = data.y.cpu()
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    in_val = torch.zeros(len(data), dtype=torch.bool)
+    for c in labels.unique().tolist():
+        members = perm[labels[perm] == c]  # class c, in permutation order
+        in_val[members[: math.floor(fraction * len(members) + 0.5)]] = True
+    n_val = int(in_val.sum())
+    if n_val == 0 or n_val == len(data):
+        raise ValueError(f"fraction={fraction} of the {len(data)} samples of {data.name} {data.split} leaves "
+                         f"{n_val} for validation and {len(data) - n_val} for training; both must be non-empty")
+    val_idx = in_val.nonzero().flatten().to(data.device)
+    train_idx = (~in_val).nonzero().flatten().to(data.device)
+    train = SplitData(x=data.x[train_idx], y=data.y[train_idx], name=data.name, split=data.split, classes=data.classes)
+    val = SplitData(x=data.x[val_idx], y=data.y[val_idx], name=data.name, split="val", classes=data.classes)
+    return train, val
 
 
 def iterate_batches(

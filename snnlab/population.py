@@ -8,6 +8,13 @@ Adam over the stacked parameters is K independent Adams (Adam is elementwise). M
 finiteness accumulate on the device and are read once per epoch; a member whose loss becomes
 non-finite keeps its last finite parameters, stops getting history records and is marked
 diverged, while the others go on.
+
+With ``val`` (and ``select``, ``train_eval_size``) each member is evaluated and selected exactly as
+``fit`` does it for its standalone trial: the validation and eval-mode training passes run in the
+same order and batches, each member's best validation epoch is tracked on its own, its weights
+are kept on the device (``BestWeights``, member rows of the stacked tensors) and, with
+``select="best_val"``, restored at the end, also for a member that diverged (its last finite
+weights stay frozen until then, and it stays marked).
 """
 
 from __future__ import annotations
@@ -23,7 +30,17 @@ import torch.nn.functional as F
 from snnlab.data import SplitData
 from snnlab.device import resolve_device
 from snnlab.models.population import PopulationModel
-from snnlab.train import EpochRecord, EvalResult, History, ParameterGuard, check_data, on_device
+from snnlab.train import (
+    BestWeights,
+    EpochRecord,
+    EvalResult,
+    History,
+    ParameterGuard,
+    check_data,
+    check_tuning,
+    on_device,
+    train_probe,
+)
 from snnlab.validation import check_float, check_int
 
 try:
@@ -83,11 +100,15 @@ def fit_population(
     progress: bool = True,
     weight_decay: float = 0.0,
     on_step: Callable[[torch.Tensor], None] | None = None,
+    val: SplitData | None = None,
+    select: str = "last",
+    train_eval_size: int | None = None,
 ) -> list[History]:
     """Train every member of ``model`` as ``fit`` trains a standalone model with seed ``seeds[k]``.
 
     Returns one ``History`` per member (``seconds`` is the population's wall time per epoch).
-    ``on_step`` gets each step's member losses ``[K]`` (a device tensor, detached).
+    ``on_step`` gets each step's member losses ``[K]`` (a device tensor, detached). ``val``,
+    ``select`` and ``train_eval_size`` as in ``fit``, per member.
     """
     if not isinstance(model, PopulationModel):
         raise TypeError(f"model must be a PopulationModel, got {type(model).__name__}")
@@ -99,6 +120,7 @@ def fit_population(
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     if on_step is not None and not callable(on_step):
         raise TypeError(f"on_step must be callable or None, got {type(on_step).__name__}")
+    check_tuning(val, select, train_eval_size)
     K = model.members
     if isinstance(seeds, (str, bytes)) or len(seeds) != K:
         raise ValueError(f"seeds must list one seed per member ({K}), got {seeds!r}")
@@ -106,11 +128,14 @@ def fit_population(
     dev = resolve_device(device)
     model.to(dev)
     train, test = on_device(train, dev), on_device(test, dev)
+    val = None if val is None else on_device(val, dev)
+    probe = train_probe(train, train_eval_size)
     model.reseed(seeds)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     guard = ParameterGuard([p for p in model.parameters() if p.requires_grad], K)
-    histories = [History() for _ in range(K)]
+    histories = [History(select=select) for _ in range(K)]
+    best = BestWeights(model, K) if val is not None else None
     alive = torch.ones(K, dtype=torch.bool, device=dev)
     reported = [False] * K
     n_train = len(train)
@@ -149,18 +174,31 @@ def fit_population(
                 _report_divergence(histories, alive_now, reported, epoch)
                 break
             evals = evaluate_population(model, test)
+            extras: list[dict[str, float]] = [{} for _ in range(K)]
+            if val is not None:
+                for k, ev in enumerate(evaluate_population(model, val)):
+                    extras[k].update(val_loss=ev.loss, val_acc=ev.accuracy)
+            if probe is not None:
+                for k, ev in enumerate(evaluate_population(model, probe)):
+                    extras[k].update(train_loss_eval=ev.loss, train_acc_eval=ev.accuracy)
             seconds = time.perf_counter() - t0
             losses_l, correct_l = loss_sum.tolist(), correct.tolist()
+            improved = [False] * K
             for k in range(K):
                 if alive_now[k]:
-                    histories[k].records.append(EpochRecord(epoch, losses_l[k] / n, correct_l[k] / n, evals[k].loss,
-                                                            evals[k].accuracy, evals[k].spike_rates, seconds))
+                    improved[k] = histories[k].observe(EpochRecord(
+                        epoch, losses_l[k] / n, correct_l[k] / n, evals[k].loss, evals[k].accuracy,
+                        evals[k].spike_rates, seconds, **extras[k]))
+            if best is not None:
+                best.save(improved)
             _report_divergence(histories, alive_now, reported, epoch)
             if bar is not None:
                 bar.set_postfix(epoch=epoch, alive=f"{sum(alive_now)}/{K}")
     finally:
         if bar is not None:
             bar.close()
+    if best is not None and select == "best_val":
+        best.restore([h.best_epoch is not None for h in histories])
     return histories
 
 

@@ -288,17 +288,48 @@ def test_train_runs_one_trial_and_stores_it(tmp_path, capsys) -> None:
     assert len(frame) == 1 and int(frame.epochs.iloc[0]) == 2
 
 
+def test_train_with_validation_reports_and_stores_the_selected_epoch(tmp_path, capsys) -> None:
+    store = tmp_path / "r.sqlite"
+    code = main(["train", "--hidden", "16", "-T", "3", "--epochs", "2", "--train-subset", "150", "--test-subset", "60",
+                 "--device", "cpu", "--val-fraction", "0.2", "--train-eval-size", "50", "--store", str(store)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "val_acc" in out and "train_acc_eval" in out and "(best_val)" in out and "validation" in out
+    row = ResultsStore(store).frame().iloc[0]
+    assert (row["val_fraction"], row["select"], row["train_eval_size"]) == (0.2, "best_val", 50)
+    assert row["epoch"] == row["best_epoch"]
+
+
 @pytest.mark.parametrize(
     ("argv", "names"),
     [
         (["train", "--hidden", "8x"], "--hidden"),
         (["train", "--p", "1.5", "--method", "standard"], "p=1.5"),
         (["train", "--dataset", "imagenet"], "imagenet"),
+        (["train", "--val-fraction", "1.5"], "val_fraction=1.5; allowed: a fraction in (0, 1)"),
+        (["train", "--select", "best_val"], "select='best_val' needs a validation set"),
+        (["train", "--select", "best_test", "--val-fraction", "0.1"], "select='best_test'"),
+        (["train", "--train-eval-size", "0"], "train_eval_size=0"),
+        (["train", "--model", "delayed_snn", "--neuron", "lif"], "neuron='lif' is not what model='delayed_snn' uses"),
     ],
 )
 def test_train_rejects_bad_flags_naming_them(capsys, argv, names) -> None:
     assert main(argv) == 2
-    assert names in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert names in err and "Traceback" not in err
+
+
+def test_sweep_tuning_flags_are_validated_before_the_store_opens(tmp_path, capsys) -> None:
+    cfg = write(tmp_path / "sweep.yaml", TINY_BASE + "grid: {seed: [0, 1]}\n")
+    store = tmp_path / "r.sqlite"
+    assert main(["sweep", "--config", str(cfg), "--store", str(store), "--val-fraction", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "val_fraction=0.0; allowed: a fraction in (0, 1)" in err and "Traceback" not in err
+    assert not store.exists()
+    assert main(["sweep", "--config", str(cfg), "--store", str(store), "--val-fraction", "0.2", "--select", "last"]) == 0
+    frame = ResultsStore(store).frame()
+    assert frame["val_fraction"].tolist() == [0.2, 0.2] and frame["select"].tolist() == ["last", "last"]
+    assert frame["val_acc"].notna().all()
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -21,7 +23,9 @@ from snnlab.data import (
     SplitData,
     iterate_batches,
     load_dataset,
+    random_subset,
     resolve_root,
+    split_validation,
 )
 
 MNIST_GZ = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -146,6 +150,86 @@ def test_subset_is_seeded_and_drawn_from_the_split():
         assert len(hits) >= 1 and int(y) in full.y[hits].tolist()
     whole = load_dataset("digits", "train", subset=len(full), seed=9, device="cpu")
     assert torch.equal(whole.x, full.x) and torch.equal(whole.y, full.y)
+
+
+# --- validation split and subsets of loaded data ---------------------------------------------------
+
+def _tagged(labels: list[int]) -> SplitData:
+    """A SplitData whose x holds the sample's index (to track which samples go where), labels as given."""
+    n = len(labels)
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
+    return SplitData(x=x, y=torch.tensor(labels), name="toy", split="train", classes=("a", "b", "c"))
+
+
+def _ids(data: SplitData) -> list[int]:
+    return data.x.flatten().long().tolist()
+
+
+def test_validation_split_is_a_fixed_stratified_partition():
+    labels = [0] * 50 + [1] * 30 + [2] * 21
+    data = _tagged(labels)
+    train, val = split_validation(data, 0.2)
+    assert sorted(_ids(train) + _ids(val)) == list(range(len(labels)))  # a partition of the training set
+    assert _ids(val) == sorted(_ids(val)) and _ids(train) == sorted(_ids(train))  # original order kept
+    # stratified: round(0.2 * n_c) of each class (50 -> 10, 30 -> 6, 21 -> 4.2 -> 4)
+    assert val.y.bincount(minlength=3).tolist() == [10, 6, 4]
+    assert torch.equal(val.y, torch.tensor(labels)[_ids(val)])
+    assert (val.split, train.split, val.classes) == ("val", "train", data.classes)
+    again, again_val = split_validation(data, 0.2)  # fixed seed: the same split every time
+    assert _ids(again_val) == _ids(val) and _ids(again) == _ids(train)
+    _, other = split_validation(data, 0.2, seed=5)
+    assert _ids(other) != _ids(val)
+    _, more = split_validation(data, 0.4)
+    assert more.y.bincount(minlength=3).tolist() == [20, 12, 8]
+
+
+def test_growing_the_training_subset_never_moves_samples_from_validation():
+    """Training subsets drawn from what the split leaves: nested, and never a validation sample."""
+    digits = load_dataset("digits", "train", device="cpu")
+    train, val = split_validation(_tagged(digits.y.tolist()), 0.25)  # digits' labels, samples tagged by index
+    assert len(val) == sum(math.floor(0.25 * n + 0.5) for n in digits.y.bincount().tolist())
+    sizes = (100, 400, len(train))
+    parts = [set(_ids(random_subset(train, n))) for n in sizes]
+    assert parts[0] <= parts[1] <= parts[2] == set(_ids(train))
+    assert not parts[2] & set(_ids(val))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "error", "fragment"),
+    [
+        (1.5, ValueError, "fraction=1.5; allowed: a fraction in (0, 1)"),
+        (0.0, ValueError, "fraction=0.0; allowed"),
+        (1, ValueError, "fraction=1; allowed"),
+        (float("nan"), ValueError, "allowed: a fraction in (0, 1)"),
+        ("0.2", TypeError, "fraction must be a real number"),
+        (True, TypeError, "fraction must be a real number"),
+        (0.001, ValueError, "leaves 0 for validation"),
+    ],
+)
+def test_validation_split_rejects_bad_fractions(fraction, error, fragment):
+    with pytest.raises(error, match=re.escape(fragment)):
+        split_validation(_tagged([0] * 10 + [1] * 10), fraction)
+
+
+def test_validation_split_refuses_the_test_split():
+    test = load_dataset("digits", "test", subset=50, device="cpu")
+    with pytest.raises(ValueError, match="test split"):
+        split_validation(test, 0.2)
+
+
+def test_random_subset_is_nested_and_follows_load_dataset():
+    data = _tagged([i % 3 for i in range(40)])
+    small, large = random_subset(data, 10, seed=3), random_subset(data, 25, seed=3)
+    assert set(_ids(small)) <= set(_ids(large)) and _ids(large) == sorted(_ids(large))
+    assert _ids(random_subset(data, 10, seed=4)) != _ids(small)
+    assert _ids(random_subset(data, 40)) == list(range(40))
+    full = load_dataset("digits", "train", device="cpu")
+    a, b = load_dataset("digits", "train", subset=120, seed=2, device="cpu"), random_subset(full, 120, seed=2)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    with pytest.raises(ValueError, match="size=41 is larger than the 40 samples"):
+        random_subset(data, 41)
+    with pytest.raises(TypeError, match="SplitData"):
+        random_subset((data.x, data.y), 3)
 
 
 # --- batches ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -127,3 +129,52 @@ def test_bad_arguments(digits64):
         fit_population(_member("spiking_mlp", "none", 0, 0.0), train, test, epochs=1, seeds=[0], progress=False)
     with pytest.raises(TypeError, match="on_step"):
         fit_population(pop, train, test, epochs=1, seeds=SEEDS, progress=False, device="cpu", on_step=3)
+
+
+@pytest.mark.parametrize("kind", ["spiking_mlp", "penalty_snn"])
+def test_members_select_and_restore_their_best_validation_epoch_as_standalone(kind, digits64):
+    """With a validation set, eval-mode training metrics and select='best_val', member k's history,
+    best epoch and restored weights are those of its standalone fit (penalty_snn: a stochastic
+    encoding, so the extra evaluations must draw in the same order)."""
+    from snnlab.data import split_validation
+
+    data, test = digits64
+    train, val = split_validation(data, 0.25)
+    shifted = dataclasses.replace(val, y=(val.y + 1) % 10)  # best epoch early: restoring is not a no-op
+    kwargs = dict(epochs=3, lr=1e-2, batch_size=16, device="cpu", progress=False, val=shifted, select="best_val",
+                  train_eval_size=50)
+    pop = PopulationModel([_member(kind, "standard", s, p) for s, p in zip(SEEDS, _ps("standard"))])
+    histories = fit_population(pop, train, test, seeds=SEEDS, **kwargs)
+    for k, (seed, p) in enumerate(zip(SEEDS, _ps("standard"))):
+        model = _member(kind, "standard", seed, p)
+        want = fit(model, train, test, seed=seed, **kwargs)
+        got = histories[k]
+        assert got.best_epoch == want.best_epoch and got.select == "best_val"
+        a, b = got.to_frame().drop(columns="seconds"), want.to_frame().drop(columns="seconds")
+        assert list(a.columns) == list(b.columns) and {"val_acc", "train_acc_eval"} <= set(a.columns)
+        assert a.to_numpy() == pytest.approx(b.to_numpy(), rel=1e-9)
+        final_got, final_want = got.final, want.final
+        assert final_got["epoch"] == final_want["epoch"] == want.best_epoch
+        for name in ("blocks.0.synapse.weight", "readout.synapse.weight"):
+            member = dict(pop.named_parameters())[name][k]
+            assert torch.allclose(member, dict(model.named_parameters())[name], rtol=1e-9, atol=1e-12), (k, name)
+    assert any(h.best_epoch < 3 for h in histories)
+
+
+def test_a_diverged_member_stays_frozen_and_marked_under_best_val_selection(digits64):
+    from snnlab.data import split_validation
+
+    data, test = digits64
+    train, val = split_validation(data, 0.25)
+    members = [_member("spiking_mlp", "none", s, 0.0) for s in SEEDS]
+    with torch.no_grad():
+        members[1].readout.synapse.bias[0] = float("nan")
+    pop = PopulationModel(members)
+    before = pop.blocks[0].synapse.weight[1].detach().clone()
+    with pytest.warns(RuntimeWarning, match="member 1 diverged"):
+        histories = fit_population(pop, train, test, epochs=2, seeds=SEEDS, lr=1e-2, batch_size=16, device="cpu",
+                                   progress=False, val=val, select="best_val")
+    assert histories[1].diverged and histories[1].records == [] and histories[1].best_epoch is None
+    assert histories[1].final == {"diverged": 1.0}
+    assert torch.equal(pop.blocks[0].synapse.weight[1].detach(), before)
+    assert all(h.best_epoch is not None and not h.diverged for h in (histories[0], histories[2]))

@@ -73,3 +73,20 @@ def test_train_population_refuses_mixed_groups():
 def test_trial_fn_cannot_run_populations(tmp_path):
     with pytest.raises(ValueError, match="one trial at a time"):
         run_trials([BASE], ResultsStore(tmp_path / "r.sqlite"), executor="population", trial_fn=lambda s, **k: None)
+
+
+def test_population_with_validation_selects_each_members_epoch_as_its_trial(tmp_path):
+    """The members of a population with val_fraction get the standalone trial's validation set and
+    selection: the same keys, validation curves and selected epochs as trials run one by one."""
+    tuned = BASE.replace(val_fraction=0.2, train_eval_size=64, epochs=3, train_subset=None)
+    specs = [tuned.replace(seed=s, p=p) for s, p in ((0, 0.1), (1, 0.3))]
+    pop = run_trials(specs, ResultsStore(tmp_path / "pop.sqlite"), executor="population", progress=False)
+    one = run_trials(specs, ResultsStore(tmp_path / "one.sqlite"), executor="local", progress=False)
+    a, b = pop.frame().set_index("key"), one.frame().set_index("key")
+    assert set(a.index) == {s.key for s in specs} == set(b.index)
+    for key in a.index:
+        assert a.loc[key, "select"] == "best_val" and a.loc[key, "epoch"] == a.loc[key, "best_epoch"]
+        assert a.loc[key, "best_epoch"] == b.loc[key, "best_epoch"]
+        assert abs(a.loc[key, "val_acc"] - b.loc[key, "val_acc"]) <= 2 / 269  # float32: a spike may flip
+        assert abs(a.loc[key, "test_acc"] - b.loc[key, "test_acc"]) <= 2 / 48
+    assert len(pop.history()) == 2 * 3 and pop.history()["val_acc"].notna().all()

@@ -215,3 +215,60 @@ def test_train_trial_returns_the_model_and_the_run_trial_result(tiny_trial: dict
         train_trial(spec, on_model="print")
     with pytest.raises(TypeError, match="spec must be a TrialSpec"):
         train_trial(spec.to_json())
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def _ids_of(data) -> set[bytes]:
+    """Samples as their pixel bytes (digits has a few duplicate images, so compare as sets of rows)."""
+    return {row.numpy().tobytes() for row in data.x.flatten(1).cpu()}
+
+
+def test_load_trial_data_carves_a_fixed_validation_set_from_the_training_split() -> None:
+    from snnlab.study.runner import load_trial_data
+
+    plain = load_trial_data(TrialSpec(train_subset=200, test_subset=100, device="cpu"))
+    assert plain.val is None and (len(plain.train), len(plain.test)) == (200, 100)
+    base = TrialSpec(val_fraction=0.2, test_subset=100, device="cpu")
+    small = load_trial_data(base.replace(train_subset=300, seed=1))
+    large = load_trial_data(base.replace(train_subset=800, seed=5, method="standard", p=0.3))
+    whole = load_trial_data(base)
+    assert torch_equal(small.val.x, large.val.x) and torch_equal(small.val.x, whole.val.x)  # one validation set
+    assert torch_equal(small.test.x, plain.test.x)  # the test set is untouched
+    assert (len(small.train), len(large.train)) == (300, 800) and len(whole.train) + len(whole.val) == 1347
+    val = _ids_of(small.val)
+    assert _ids_of(small.train) <= _ids_of(large.train) <= _ids_of(whole.train)  # growing only adds samples
+    assert not _ids_of(whole.train) & val
+    with pytest.raises(ValueError, match="train_subset=1200 is larger than the"):
+        load_trial_data(base.replace(train_subset=1200))
+
+
+def test_run_trial_with_validation_reports_the_selected_epoch(tiny_trial: dict[str, Any]) -> None:
+    spec = TrialSpec(method="standard", p=0.3, seed=1, val_fraction=0.2, train_eval_size=100,
+                     **{**tiny_trial, "epochs": 3})
+    trained = train_trial(spec)
+    result = trained.result
+    hist = result.history.set_index("epoch")
+    best = max(hist.index, key=lambda e: (hist.loc[e, "val_acc"], -hist.loc[e, "val_loss"], -e))
+    assert result.final["best_epoch"] == best and result.final["epoch"] == best and spec.select == "best_val"
+    for name in ("test_acc", "test_loss", "val_acc", "train_acc_eval"):
+        assert result.final[name] == hist.loc[best, name]
+    assert result.final["gap_eval"] == pytest.approx(hist.loc[best, "train_acc_eval"] - hist.loc[best, "test_acc"])
+    assert trained.val is not None and len(trained.train) == 200 and len(trained.val) == 269
+
+
+@pytest.mark.parametrize(
+    ("model", "neuron", "encoding"),
+    [("spiking_mlp", "lif", "direct"), ("delayed_snn", "first_spike", "latency"), ("penalty_snn", "penalty", "noisy_repeat")],
+)
+def test_the_spec_records_the_neuron_and_encoding_the_model_runs(model: str, neuron: str, encoding: str) -> None:
+    from snnlab.study.runner import build_trial_model
+
+    spec = TrialSpec(model=model, sizes=(16,), T=4)
+    built = build_trial_model(spec, (1, 8, 8), 10)
+    assert (spec.neuron, spec.encoding) == (neuron, encoding)
+    assert (built.blocks[0].neuron.key, built.encoding) == (neuron, encoding)

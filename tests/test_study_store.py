@@ -130,3 +130,63 @@ def test_migrates_a_version_0_database_and_refuses_a_newer_one(tmp_path) -> None
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(ValueError, match="newer"):
         ResultsStore(path)
+
+
+def tuned_result(spec: TrialSpec) -> TrialResult:
+    """A result shaped like a trial with validation and eval-mode training metrics (best epoch 2 of 3)."""
+    rows = [
+        {"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5 + 0.1 * e, "test_loss": 1.2 / e, "test_acc": 0.4 + 0.1 * e,
+         "train_loss_eval": 0.9 / e, "train_acc_eval": 0.6 + 0.1 * e, "val_loss": 1.1 / e,
+         "val_acc": (0.5, 0.8, 0.7)[e - 1], "seconds": 0.1, "rate_hidden1": 0.2}
+        for e in range(1, 4)
+    ]
+    gap = rows[1]["train_acc_eval"] - rows[1]["test_acc"]
+    final = {**rows[1], "diverged": 0.0, "best_epoch": 2, "epochs_trained": 3, "gap_eval": gap}
+    return TrialResult(spec=spec, history=pd.DataFrame(rows), final=final, seconds=1.0, device="cpu")
+
+
+def test_tuning_fields_and_metrics_are_stored_as_columns(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    tuned = TrialSpec(method="standard", p=0.2, epochs=3, val_fraction=0.1, train_eval_size=500)
+    plain = TrialSpec(method="standard", p=0.2, epochs=3)
+    store.put(tuned_result(tuned))
+    store.put(fake_result(plain))
+    frame = store.frame().set_index("key")
+    cols = list(frame.columns)
+    assert cols.index("test_acc") < cols.index("train_acc_eval") < cols.index("gap_eval") < cols.index("val_acc") \
+        < cols.index("best_epoch") < cols.index("seconds")
+    row = frame.loc[tuned.key]
+    assert (row["val_fraction"], row["select"], row["train_eval_size"]) == (0.1, "best_val", 500)
+    assert (row["best_epoch"], row["val_acc"], row["test_acc"]) == (2, 0.8, pytest.approx(0.6))
+    assert row["gap_eval"] == pytest.approx(0.2)
+    assert pd.isna(frame.loc[plain.key, "val_acc"]) and frame.loc[plain.key, "select"] == "last"
+    assert len(store.frame(select="best_val")) == 1 and len(store.frame(val_fraction=0.1)) == 1
+    with sqlite3.connect(store.path) as conn:
+        got = conn.execute('SELECT val_fraction, "select", train_eval_size, val_acc, best_epoch, gap_eval, '
+                           "train_acc_eval FROM trials WHERE key = ?", (tuned.key,)).fetchone()
+    assert got[:5] == (0.1, "best_val", 500, 0.8, 2) and got[5] == pytest.approx(0.2) and got[6] == pytest.approx(0.8)
+    hist = store.history(val_fraction=0.1)
+    assert hist["val_acc"].tolist() == [0.5, 0.8, 0.7] and "train_acc_eval" in hist.columns
+
+
+def test_migrates_a_version_2_database_and_reads_reference_networks_as_they_ran(tmp_path) -> None:
+    path = tmp_path / "v2.sqlite"
+    old = TrialSpec(model="delayed_snn", epochs=2).to_dict()
+    old.update(neuron="lif", encoding="direct")  # what spec v3 recorded for the paper's network
+    for name in ("val_fraction", "select", "train_eval_size"):
+        del old[name]
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=2) == 2
+    conn.execute(
+        "INSERT INTO trials (key, spec_json, dataset, model, neuron, encoding, seed, epochs, status, test_acc, "
+        "final_json) VALUES ('oldkey', ?, 'digits', 'delayed_snn', 'lif', 'direct', 0, 2, 'done', 0.7, ?)",
+        (json.dumps(old, sort_keys=True), json.dumps({"test_acc": 0.7})),
+    )
+    conn.close()
+    store = ResultsStore(path)
+    with sqlite3.connect(path) as conn:
+        assert schema_version(conn) == SCHEMA_VERSION == 3
+        assert {"val_fraction", "select", "val_acc", "gap_eval"} <= {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+    frame = store.frame()
+    assert frame[["key", "neuron", "encoding", "select"]].values.tolist() == [["oldkey", "first_spike", "latency", "last"]]
+    assert len(store.frame(neuron="first_spike")) == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
+import pandas as pd
 import pytest
 import torch
 
@@ -136,3 +138,103 @@ def test_spiking_mlp_on_real_mnist_subset(shared_data):
     h = fit(SpikingMLP([784, 800, 10], T=25, seed=0), tr, te, epochs=1, lr=1e-3, batch_size=128, seed=0,
             device="cpu", progress=False)
     assert h.final["test_acc"] >= 0.90
+
+
+# --- fair tuning: validation, best-epoch selection, eval-mode training metrics ----------------------
+
+@pytest.fixture(scope="module")
+def small_split():
+    """Digits: 300 training and 200 validation samples carved from the training split, 150 test samples."""
+    from snnlab.data import random_subset, split_validation
+
+    train, val = split_validation(load_dataset("digits", "train", device="cpu"), 0.2)
+    return random_subset(train, 300), random_subset(val, 200), load_dataset("digits", "test", subset=150, device="cpu")
+
+
+def _snapshots(model):
+    """A callback storing the model's weights after every epoch (after fit's own bookkeeping)."""
+    states = {}
+
+    def callback(rec):
+        states[rec.epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    return states, callback
+
+
+def test_best_validation_epoch_is_selected_and_its_weights_restored(small_split):
+    """A validation set with shifted labels: the better the network learns, the worse its validation
+    accuracy, so the best validation epoch is an early one; fit restores exactly its weights and the
+    result is that epoch's record (its test metrics are those of the restored weights)."""
+    train, val, test = small_split
+    shifted = dataclasses.replace(val, y=(val.y + 1) % 10)
+    model = SpikingMLP([64, 32, 10], T=4, dropout="standard", p=0.3, seed=0)
+    states, callback = _snapshots(model)
+    h = fit(model, train, test, epochs=4, lr=5e-3, batch_size=50, seed=0, device="cpu", progress=False,
+            val=shifted, select="best_val", callback=callback)
+    frame = h.to_frame()
+    best_row = max(h.records, key=lambda r: (r.val_acc, -r.val_loss, -r.epoch))
+    assert h.best_epoch == best_row.epoch < 4 and h.select == "best_val" and h.selected_epoch == h.best_epoch
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, states[h.best_epoch][k]), k
+    final = h.final
+    assert final["epoch"] == h.best_epoch and final["best_epoch"] == h.best_epoch and final["epochs_trained"] == 4
+    assert final["test_acc"] == best_row.test_acc and final["val_acc"] == best_row.val_acc
+    assert evaluate(model, test).accuracy == best_row.test_acc  # direct encoding: evaluation is deterministic
+    assert frame["test_acc"].tolist() == [r.test_acc for r in h.records]  # the learning curve stays whole
+
+
+def test_select_last_keeps_the_last_weights_and_reports_the_best_epoch(small_split):
+    train, val, test = small_split
+    shifted = dataclasses.replace(val, y=(val.y + 1) % 10)
+    model = SpikingMLP([64, 32, 10], T=4, seed=0)
+    states, callback = _snapshots(model)
+    h = fit(model, train, test, epochs=3, lr=5e-3, batch_size=50, seed=0, device="cpu", progress=False,
+            val=shifted, callback=callback)
+    assert h.select == "last" and h.best_epoch is not None and h.final["epoch"] == 3
+    assert h.final["best_epoch"] == h.best_epoch
+    assert all(torch.equal(v, states[3][k]) for k, v in model.state_dict().items())
+
+
+def test_eval_mode_training_metrics_and_validation_leave_training_unchanged(small_split):
+    """With a direct input the extra evaluations draw nothing: the training run is the one without
+    them. The eval-mode training accuracy is the one of evaluate() on the fixed probe subset."""
+    from snnlab.data import random_subset
+    from snnlab.train import TRAIN_EVAL_SEED, train_probe
+
+    train, val, test = small_split
+
+    def run(**kwargs):
+        model = SpikingMLP([64, 32, 10], T=4, dropout="standard", p=0.5, seed=1)
+        return model, fit(model, train, test, epochs=2, lr=5e-3, batch_size=50, seed=1, device="cpu", progress=False,
+                          **kwargs)
+
+    _, plain = run()
+    model, tuned = run(val=val, train_eval_size=120)
+    a, b = plain.to_frame().drop(columns="seconds"), tuned.to_frame().drop(columns="seconds")
+    assert list(a.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "rate_hidden1"]
+    assert list(b.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "train_loss_eval",
+                               "train_acc_eval", "val_loss", "val_acc", "rate_hidden1"]
+    pd.testing.assert_frame_equal(a, b[a.columns])
+    probe = random_subset(train, 120, seed=TRAIN_EVAL_SEED)
+    ev = evaluate(model, probe)
+    last = tuned.records[-1]
+    assert (last.train_acc_eval, last.train_loss_eval) == (ev.accuracy, pytest.approx(ev.loss, rel=1e-12))
+    assert tuned.final["gap_eval"] == pytest.approx(last.train_acc_eval - last.test_acc)
+    assert "best_epoch" not in plain.final and "gap_eval" not in plain.final
+    assert train_probe(train, 10_000) is train  # a probe size beyond the training set: all of it
+    assert train_probe(train, None) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(select="best_val"), ValueError, "select='best_val' needs validation data"),
+        (dict(select="best_test"), ValueError, "select='best_test'"),
+        (dict(train_eval_size=0), ValueError, "train_eval_size=0"),
+        (dict(val="val"), TypeError, "val must be a snnlab.data.SplitData"),
+    ],
+)
+def test_fit_rejects_bad_tuning_arguments(small_split, kwargs, exc, match):
+    train, _, test = small_split
+    with pytest.raises(exc, match=re.escape(match)):
+        fit(SpikingMLP([64, 16, 10], T=2), train, test, epochs=1, progress=False, device="cpu", **kwargs)

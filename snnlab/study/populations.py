@@ -3,8 +3,9 @@
 Trials whose specs differ only in ``seed``, ``p`` and numeric method options form one group;
 a group is cut into populations of at most K members (``population_size``: from the device's
 free memory on CUDA, a fixed default on CPU, ``max_population`` caps it). ``train_population``
-builds each member exactly as ``run_trial`` does, stacks them (``PopulationModel``), trains them
-with ``fit_population`` and returns one ``TrialResult`` per member, the population's size and
+builds each member exactly as ``run_trial`` does (the same data, validation split included), stacks
+them (``PopulationModel``), trains them with ``fit_population`` (validation, selection and eval-mode
+training metrics as the specs ask) and returns one ``TrialResult`` per member, the population's size and
 wall time recorded in its provenance (``env``).
 """
 
@@ -60,10 +61,9 @@ def _peak_bytes_of_one_member(spec: TrialSpec, device, data_root: str | None) ->
     import torch
     import torch.nn.functional as F
 
-    from snnlab.data import load_dataset
-    from snnlab.study.runner import DATA_SEED, build_trial_model
+    from snnlab.study.runner import build_trial_model, load_trial_data
 
-    train = load_dataset(spec.dataset, "train", root=data_root, subset=spec.train_subset, device=device, seed=DATA_SEED)
+    train = load_trial_data(spec, data_root=data_root, device=device).train
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
@@ -85,11 +85,10 @@ def train_population(specs: Sequence[TrialSpec], *, data_root: str | os.PathLike
     """Train ``specs`` (one group) as one population; one ``TrialResult`` per spec, in order."""
     import torch
 
-    from snnlab.data import load_dataset
     from snnlab.device import resolve_device
     from snnlab.models.population import PopulationModel
     from snnlab.population import fit_population
-    from snnlab.study.runner import DATA_SEED, build_trial_model, environment
+    from snnlab.study.runner import build_trial_model, environment, load_trial_data
 
     specs = list(specs)
     if not specs:
@@ -105,19 +104,18 @@ def train_population(specs: Sequence[TrialSpec], *, data_root: str | os.PathLike
     t0 = time.perf_counter()
     device = resolve_device(first.device)
     root = None if data_root is None else os.fspath(data_root)
-    train = load_dataset(first.dataset, "train", root=root, subset=first.train_subset, device=device, seed=DATA_SEED,
-                         progress=progress)
-    test = load_dataset(first.dataset, "test", root=root, subset=first.test_subset, device=device, seed=DATA_SEED,
-                        progress=progress)
+    data = load_trial_data(first, data_root=root, device=device, progress=progress)
+    train = data.train
     members = []
     for spec in specs:
         torch.manual_seed(spec.seed)
         members.append(build_trial_model(spec, train.input_shape, train.n_classes))
     model = PopulationModel(members)
     del members
-    histories = fit_population(model, train, test, epochs=first.epochs, seeds=[s.seed for s in specs], lr=first.lr,
-                               batch_size=first.batch_size, device=device, progress=progress,
-                               weight_decay=first.weight_decay)
+    histories = fit_population(model, train, data.test, epochs=first.epochs, seeds=[s.seed for s in specs],
+                               lr=first.lr, batch_size=first.batch_size, device=device, progress=progress,
+                               weight_decay=first.weight_decay, val=data.val, select=first.select,
+                               train_eval_size=first.train_eval_size)
     seconds = time.perf_counter() - t0
     env = dict(environment(), population=len(specs), population_seconds=seconds)
     finished = time.time()

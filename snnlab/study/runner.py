@@ -101,14 +101,64 @@ def build_trial_model(spec: TrialSpec, input_shape: tuple[int, ...], n_classes: 
 
 
 @dataclass(frozen=True)
+class TrialData:
+    """The data of one trial: what it trains on, validates on (None without ``val_fraction``) and tests on."""
+
+    train: SplitData
+    val: SplitData | None
+    test: SplitData
+
+
+def load_trial_data(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = None, device: Any = "auto",
+                    progress: bool = False) -> TrialData:
+    """Load the train/validation/test data of ``spec`` onto ``device``, the same for every trial of a comparison.
+
+    Without ``val_fraction``: ``load_dataset``'s training subset of ``train_subset`` samples drawn with
+    ``DATA_SEED`` (as before v4). With it: the whole training split is divided by
+    ``snnlab.data.split_validation`` (stratified, fixed seed ``VALIDATION_SEED``, whatever the trial's
+    seed), then ``train_subset`` samples are drawn with ``DATA_SEED`` from the training part, so a
+    larger ``train_subset`` only adds training samples and the validation set never changes. The test
+    set (``test_subset`` drawn with ``DATA_SEED``) is never used for validation.
+    """
+    from snnlab.data import load_dataset, random_subset, split_validation
+    from snnlab.device import resolve_device
+    from snnlab.train import on_device
+
+    if not isinstance(spec, TrialSpec):
+        raise TypeError(f"spec must be a TrialSpec, got {type(spec).__name__}")
+    test = load_dataset(spec.dataset, "test", root=data_root, subset=spec.test_subset, device=device,
+                        seed=DATA_SEED, progress=progress)
+    if spec.val_fraction is None:
+        train = load_dataset(spec.dataset, "train", root=data_root, subset=spec.train_subset, device=device,
+                             seed=DATA_SEED, progress=progress)
+        return TrialData(train=train, val=None, test=test)
+    # split on the host: the whole training split never sits on the device next to its parts
+    full = load_dataset(spec.dataset, "train", root=data_root, device="cpu", progress=progress)
+    train, val = split_validation(full, spec.val_fraction)
+    del full
+    if spec.train_subset is not None:
+        if spec.train_subset > len(train):
+            raise ValueError(
+                f"train_subset={spec.train_subset} is larger than the {len(train)} training samples of {spec.dataset} "
+                f"left after val_fraction={spec.val_fraction} ({len(val)} for validation); "
+                f"allowed: train_subset <= {len(train)} or None"
+            )
+        train = random_subset(train, spec.train_subset, seed=DATA_SEED)
+    dev = resolve_device(device)
+    return TrialData(train=on_device(train, dev), val=on_device(val, dev), test=test)
+
+
+@dataclass(frozen=True)
 class TrainedTrial:
     """A trial trained in this process, with what the store does not keep: the model itself
-    (trained, left in the mode ``fit`` leaves it in) and the train/test ``SplitData`` it used."""
+    (trained, left in the mode ``fit`` leaves it in; with ``select="best_val"`` holding the weights
+    of the selected epoch) and the train/test (and validation) ``SplitData`` it used."""
 
     result: TrialResult
     model: nn.Module
     train: SplitData
     test: SplitData
+    val: SplitData | None = None
 
 
 def train_trial(
@@ -120,15 +170,15 @@ def train_trial(
 ) -> TrainedTrial:
     """Train ``spec`` from scratch and return its result with the trained model and its data.
 
-    Loads the data subsets (drawn with a fixed data seed so every trial sees the same samples),
+    Loads the data (``load_trial_data``: fixed seeds, so every trial sees the same samples),
     seeds torch with ``spec.seed``, builds the model, calls ``on_model(model)`` (if given: e.g. to
     copy the initial weights; it must not change the model or draw from torch's global RNG if the
     result is to match ``run_trial``), then trains with ``snnlab.train.fit``, evaluating after
-    every epoch. Nothing is written anywhere.
+    every epoch (validation and eval-mode training metrics as the spec asks; the result is the
+    epoch ``spec.select`` picks). Nothing is written anywhere.
     """
     import torch
 
-    from snnlab.data import load_dataset
     from snnlab.device import resolve_device
     from snnlab.train import fit
 
@@ -139,20 +189,18 @@ def train_trial(
     started = time.time()
     t0 = time.perf_counter()
     device = resolve_device(spec.device)
-    train = load_dataset(spec.dataset, "train", root=data_root, subset=spec.train_subset, device=device,
-                         seed=DATA_SEED, progress=progress)
-    test = load_dataset(spec.dataset, "test", root=data_root, subset=spec.test_subset, device=device,
-                        seed=DATA_SEED, progress=progress)
+    data = load_trial_data(spec, data_root=data_root, device=device, progress=progress)
     torch.manual_seed(spec.seed)
-    model = build_trial_model(spec, train.input_shape, train.n_classes)
+    model = build_trial_model(spec, data.train.input_shape, data.train.n_classes)
     if on_model is not None:
         on_model(model)
-    history = fit(model, train, test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
-                  device=device, progress=progress, weight_decay=spec.weight_decay)
+    history = fit(model, data.train, data.test, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size,
+                  seed=spec.seed, device=device, progress=progress, weight_decay=spec.weight_decay, val=data.val,
+                  select=spec.select, train_eval_size=spec.train_eval_size)
     seconds = time.perf_counter() - t0
     result = TrialResult(spec=spec, history=history.to_frame(), final=dict(history.final), seconds=seconds,
                          device=device.type, started_at=started, finished_at=time.time(), env=environment())
-    return TrainedTrial(result=result, model=model, train=train, test=test)
+    return TrainedTrial(result=result, model=model, train=data.train, test=data.test, val=data.val)
 
 
 def run_trial(spec: TrialSpec, *, data_root: str | os.PathLike[str] | None = None, progress: bool = False) -> TrialResult:

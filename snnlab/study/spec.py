@@ -23,7 +23,18 @@ DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
 # store never hands back trials that the current code would not reproduce.
 # v3: the LIF neuron runs on the fused kernel by default (backend "auto": same forward values,
 # gradients summed in another order, so trained results differ slightly from v2's loop).
-SPEC_VERSION = 3
+# v4: new fields val_fraction, select, train_eval_size (fair tuning); the reference networks'
+# neuron and encoding are recorded as what they use (first_spike/latency, penalty/noisy_repeat),
+# no longer the spec defaults lif/direct.
+SPEC_VERSION = 4
+
+SELECTIONS = ("last", "best_val")  # = snnlab.train.SELECTIONS (this module imports no torch)
+# What the fixed-architecture models really run with; the other models take neuron/encoding from the spec.
+MODEL_NEURON_ENCODING = {
+    "delayed_snn": ("first_spike", "latency"),
+    "penalty_snn": ("penalty", "noisy_repeat"),
+}
+DEFAULT_NEURON, DEFAULT_ENCODING = "lif", "direct"
 
 Scalar = str | int | float | bool | None
 OptionPairs = tuple[tuple[str, Any], ...]
@@ -117,6 +128,23 @@ def _check_optional_int(name: str, value: Any, minimum: int) -> int | None:
     return None if value is None else check_int(name, value, minimum=minimum)
 
 
+def _check_fraction(name: str, value: Any) -> float | None:
+    """None, or a fraction strictly inside (0, 1)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be None or a real number, a fraction in (0, 1); got {type(value).__name__} ({value!r})")
+    if not 0.0 < float(value) < 1.0:  # also refuses NaN
+        raise ValueError(f"{name}={value}; allowed: a fraction in (0, 1)")
+    return float(value)
+
+
+def model_neuron_encoding(model: str) -> tuple[str, str]:
+    """``(neuron, encoding)`` a spec of ``model`` gets when it leaves them unset: what the reference
+    networks always use, the spiking MLP/CNN defaults (``lif``, ``direct``) otherwise."""
+    return MODEL_NEURON_ENCODING.get(model, (DEFAULT_NEURON, DEFAULT_ENCODING))
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything that determines one training run; ``key`` identifies it in the results store.
@@ -128,6 +156,17 @@ class TrialSpec:
     normalised): ``method_options`` go to ``make_dropout``, ``neuron_options`` and
     ``encoding_options`` to the model's neuron and encoder, ``model_options`` to
     ``build_model``. ``device`` is a device class; ``"auto"`` is resolved when the trial runs.
+
+    ``neuron``/``encoding`` left as None become the model's own (``model_neuron_encoding``): the
+    reference networks fix theirs (``delayed_snn``: ``first_spike``/``latency``; ``penalty_snn``:
+    ``penalty``/``noisy_repeat``) and refuse another value; the others default to ``lif``/``direct``.
+
+    Fair tuning: ``val_fraction`` carves a validation set from the training data (stratified, with a
+    fixed seed, ``snnlab.data.split_validation``; ``train_subset`` is then drawn from the rest);
+    ``select`` is how the result is chosen: ``"best_val"`` (the epoch of best validation accuracy,
+    its weights restored) or ``"last"``; None becomes ``"best_val"`` with validation, ``"last"``
+    without. ``train_eval_size``: also measure training loss/accuracy in eval mode (dropout off)
+    on at most that many fixed training samples per epoch (None: not measured).
     """
 
     dataset: str = "digits"
@@ -135,8 +174,8 @@ class TrialSpec:
     test_subset: int | None = None
     model: str = "spiking_mlp"
     sizes: tuple[int, ...] = (128,)
-    neuron: str = "lif"
-    encoding: str = "direct"
+    neuron: str | None = None
+    encoding: str | None = None
     T: int = 16
     method: str = "none"
     p: float = 0.0
@@ -151,6 +190,9 @@ class TrialSpec:
     neuron_options: OptionPairs = ()
     encoding_options: OptionPairs = ()
     model_options: OptionPairs = ()
+    val_fraction: float | None = None
+    select: str | None = None
+    train_eval_size: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, before anyone sees the object
@@ -164,8 +206,7 @@ class TrialSpec:
         if not sizes:
             raise ValueError("sizes=() is not allowed; give at least one hidden layer size, e.g. (128,)")
         set_(self, "sizes", tuple(check_int(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)))
-        check_choice("neuron", self.neuron, _known_neurons())
-        check_choice("encoding", self.encoding, _known_encodings())
+        self._set_neuron_encoding()
         set_(self, "T", check_int("T", self.T, minimum=1))
         check_choice("method", self.method, _known_methods())
         set_(self, "p", check_float("p", self.p, low=0.0, high=1.0, high_inclusive=False))
@@ -178,7 +219,30 @@ class TrialSpec:
         set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
         check_choice("device", self.device, DEVICE_CLASSES)
         set_(self, "weight_decay", check_float("weight_decay", self.weight_decay, low=0.0))
+        set_(self, "val_fraction", _check_fraction("val_fraction", self.val_fraction))
+        if self.select is None:
+            set_(self, "select", "last" if self.val_fraction is None else "best_val")
+        check_choice("select", self.select, SELECTIONS)
+        if self.select == "best_val" and self.val_fraction is None:
+            raise ValueError("select='best_val' needs a validation set: set val_fraction (a fraction in (0, 1)), "
+                             "or use select='last'")
+        set_(self, "train_eval_size", _check_optional_int("train_eval_size", self.train_eval_size, 1))
         self._check_method()
+
+    def _set_neuron_encoding(self) -> None:
+        """Fill an unset neuron/encoding with the model's own; refuse one a reference network does not use."""
+        own = model_neuron_encoding(self.model)
+        for name, known, value in (("neuron", _known_neurons(), own[0]), ("encoding", _known_encodings(), own[1])):
+            given = getattr(self, name)
+            if given is None:
+                object.__setattr__(self, name, value)
+                continue
+            check_choice(name, given, known)
+            if self.model in MODEL_NEURON_ENCODING and given != value:
+                raise ValueError(
+                    f"{name}={given!r} is not what model={self.model!r} uses: that network always runs with "
+                    f"{name}={value!r}; leave {name} unset (None) or give {value!r}"
+                )
 
     def _check_method(self) -> None:
         """Build the dropout module once so unknown method options / unsupported rescale fail now, not mid-sweep."""
@@ -225,6 +289,20 @@ class TrialSpec:
         """Inverse of ``to_json``."""
         return cls.from_dict(json.loads(text))
 
+    @classmethod
+    def from_stored(cls, text: str) -> TrialSpec:
+        """A spec from a results store, also one written by an earlier spec version.
+
+        Before v4 the reference networks' records held the spec defaults (``lif``/``direct``)
+        although the networks ran with their own neuron and encoding; those are read as what ran.
+        Fields added since take their defaults.
+        """
+        data = dict(json.loads(text))
+        own = MODEL_NEURON_ENCODING.get(data.get("model", ""))
+        if own is not None:
+            data["neuron"], data["encoding"] = own
+        return cls.from_dict(data)
+
     @property
     def key(self) -> str:
         """Stable sha256 hex digest of the canonical JSON (plus the spec format version)."""
@@ -232,12 +310,27 @@ class TrialSpec:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def replace(self, **changes: Any) -> TrialSpec:
-        """A copy with ``changes`` applied (validated like a new spec); unknown fields raise ValueError."""
+        """A copy with ``changes`` applied (validated like a new spec); unknown fields raise ValueError.
+
+        Changing ``model`` resets a neuron/encoding that was the old model's own (not given in
+        ``changes``) to the new model's own, so ``base.replace(model="delayed_snn")`` of a LIF MLP
+        spec works; so does changing ``val_fraction`` for a ``select`` that was its default.
+        """
         unknown = sorted(set(changes) - set(spec_fields()))
         if unknown:
             raise ValueError(
                 f"unknown TrialSpec field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(spec_fields())}"
             )
+        changes = dict(changes)
+        if "model" in changes and changes["model"] != self.model:
+            own = model_neuron_encoding(self.model)
+            for name, value in zip(("neuron", "encoding"), own):
+                if name not in changes and getattr(self, name) == value:
+                    changes[name] = None
+        if "val_fraction" in changes and "select" not in changes:
+            default = "last" if self.val_fraction is None else "best_val"
+            if self.select == default:
+                changes["select"] = None
         return replace(self, **changes)
 
     def label(self) -> str:
@@ -258,7 +351,7 @@ def normalize_field(name: str, value: Any) -> Any:
         return freeze_options(name, value)
     if name == "sizes":
         return tuple(value) if isinstance(value, (list, tuple)) else value
-    if name in ("p", "lr", "weight_decay") and isinstance(value, int) and not isinstance(value, bool):
+    if name in ("p", "lr", "weight_decay", "val_fraction") and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
 

@@ -4,7 +4,12 @@ Design (docs/design.md, "The results store and the runner"):
 
 - one row per trial in ``trials`` (key = ``TrialSpec.key``, the spec as JSON plus the spec
   fields people filter on as columns, status, timestamps, final metrics, environment) and
-  one row per epoch in ``epochs``;
+  one row per epoch in ``epochs`` (the fixed metric columns, the others such as ``rate_<layer>``,
+  ``val_acc`` or ``train_acc_eval`` in ``extra_json``);
+- a trial's final metrics are those of the epoch its spec selects (``select``): with validation,
+  ``val_loss``, ``val_acc``, ``best_epoch``, ``epochs_trained``; with eval-mode training metrics,
+  ``train_loss_eval``, ``train_acc_eval`` and ``gap_eval`` = ``train_acc_eval - test_acc``
+  (columns since schema v3; NULL when a trial did not measure them);
 - a finished trial is written in a single transaction (trial row and all its epoch rows),
   so a killed process leaves either the whole trial or nothing;
 - WAL journal mode, so readers (a notebook) never block the writer (a sweep);
@@ -28,14 +33,18 @@ import pandas as pd
 from snnlab.study.spec import TrialSpec, normalize_field, spec_fields
 
 DEFAULT_STORE = Path("runs") / "results.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Spec fields mirrored as columns of ``trials`` (everything else lives in spec_json only).
 SPEC_COLUMNS = (
     "dataset", "train_subset", "test_subset", "model", "neuron", "encoding", "T", "method", "p",
-    "rescale", "seed", "epochs", "lr", "batch_size", "device",
+    "rescale", "seed", "epochs", "lr", "batch_size", "device", "val_fraction", "select", "train_eval_size",
 )
 METRIC_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc")
+# Final metrics of the fair-tuning fields (schema v3): NULL for a trial that did not measure them.
+TUNING_COLUMNS = ("train_loss_eval", "train_acc_eval", "gap_eval", "val_loss", "val_acc", "best_epoch",
+                  "epochs_trained")
+_V1_SPEC_COLUMNS = SPEC_COLUMNS[:15]
 EPOCH_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 
 
@@ -44,7 +53,9 @@ class TrialResult:
     """What one trial produced: the per-epoch history, the final metrics, and where/how long it ran.
 
     ``history`` has one row per epoch (``epoch``, ``train_loss``, ``train_acc``, ``test_loss``,
-    ``test_acc``, ``seconds`` and ``rate_<layer>`` columns); ``final`` is ``History.final``.
+    ``test_acc``, ``seconds`` and ``rate_<layer>`` columns; ``train_loss_eval``, ``train_acc_eval``,
+    ``val_loss``, ``val_acc`` when the spec measured them); ``final`` is ``History.final`` (the
+    epoch the spec's ``select`` picked).
     ``env`` records library versions and the host (filled by ``run_trial``).
     """
 
@@ -63,7 +74,7 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     """v1: the trials table (spec, status, timings, final metrics) and the per-epoch table."""
     spec_cols = ",\n".join(
         f"    {name} {'TEXT' if name in ('dataset', 'model', 'neuron', 'encoding', 'method', 'rescale', 'device') else 'REAL' if name in ('p', 'lr') else 'INTEGER'}"
-        for name in SPEC_COLUMNS
+        for name in _V1_SPEC_COLUMNS
     )
     # one execute per statement: executescript() would COMMIT the migration's transaction early
     conn.execute(
@@ -100,7 +111,17 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS trials_by_study ON trials (dataset, method, p, seed)")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """v3: the fair-tuning spec fields (validation fraction, selection, eval-mode training subset) and
+    final metrics (eval-mode training metrics, their gap to test, validation metrics, best epoch)."""
+    for name, kind in (("val_fraction", "REAL"), ("select", "TEXT"), ("train_eval_size", "INTEGER"),
+                       *((m, "INTEGER" if m in ("best_epoch", "epochs_trained") else "REAL") for m in TUNING_COLUMNS)):
+        conn.execute(f'ALTER TABLE trials ADD COLUMN "{name}" {kind}')
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3,
+}
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -222,7 +243,7 @@ class ResultsStore:
             "started_at": result.started_at,
             "finished_at": result.finished_at,
             "seconds": result.seconds,
-            **{name: _num(final.get(name)) for name in METRIC_COLUMNS},
+            **{name: _num(final.get(name)) for name in METRIC_COLUMNS + TUNING_COLUMNS},
             "final_json": json.dumps(final, sort_keys=True),
             "device_used": result.device,
             "env_json": json.dumps(_jsonable(result.env), sort_keys=True),
@@ -236,7 +257,7 @@ class ResultsStore:
                 (spec.key, int(record["epoch"]), *(_num(record.get(c)) for c in EPOCH_COLUMNS),
                  json.dumps(extra, sort_keys=True))
             )
-        columns = ", ".join(row)
+        columns = ", ".join(f'"{name}"' for name in row)  # quoted: "select" is an SQL keyword
         marks = ", ".join("?" for _ in row)
         with self._connect() as conn, _transaction(conn):
             conn.execute("DELETE FROM epochs WHERE key = ?", (spec.key,))
@@ -288,6 +309,10 @@ class ResultsStore:
     def frame(self, **filters: Any) -> pd.DataFrame:
         """One row per finished trial: ``key``, every spec field, final metrics, seconds, device, versions.
 
+        The final metrics are those of the epoch the trial's ``select`` picked (see the module
+        docstring for the tuning columns, present when any trial measured them). Specs written by an
+        earlier spec version are read with ``TrialSpec.from_stored``.
+
         ``filters`` are spec fields: ``store.frame(dataset="digits", method=["none", "temporal"])``;
         a list (or tuple of values for scalar fields) means "any of these".
         """
@@ -299,7 +324,7 @@ class ResultsStore:
             ).fetchall()
         records = []
         for key, spec_json, seconds, started, finished, device_used, final_json, env_json in rows:
-            spec = TrialSpec.from_json(spec_json)
+            spec = TrialSpec.from_stored(spec_json)
             if not _matches(spec, accepted):
                 continue
             env = json.loads(env_json or "{}")
@@ -316,6 +341,8 @@ class ResultsStore:
         frame = pd.DataFrame.from_records(records)
         if frame.empty:
             return pd.DataFrame(columns=columns)
+        at = columns.index("seconds")  # the tuning metrics measured by any trial follow the test metrics
+        columns[at:at] = [c for c in TUNING_COLUMNS if c in frame.columns]
         ordered = [c for c in columns if c in frame.columns]
         return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
