@@ -39,3 +39,35 @@ def test_quick_profile_adds_mnist_when_its_files_are_present(tmp_path) -> None:
         (raw / f"{name}.gz").write_bytes(b"")
     cfg = notebook_config("quick", device="cpu", data_root=tmp_path)
     assert cfg.datasets == ("digits", "mnist") and cfg.dataset == "digits"
+
+
+def test_paper_comparison_covers_every_network_size_and_distinct_method(tmp_path) -> None:
+    """Issue 12: in ``paper`` every network and data size, every distinct method at a tuned p, >= 5 seeds."""
+    from snnlab.analysis.statistics import study_conditions
+    from snnlab.study.comparison import NETWORKS
+
+    with pytest.warns(RuntimeWarning, match="sized for a GPU"):
+        cfg = notebook_config("paper", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    designs = {d.settings[0].dataset: d for d in cfg.comparison_designs()}
+    assert set(designs) == {"mnist", "cifar10"}
+    for dataset, design in designs.items():
+        networks = {s.network for s in design.settings}
+        assert {"spiking_mlp", "delayed_snn", "penalty_snn"} <= networks <= set(NETWORKS)
+        sizes = {s.train_size for s in design.settings}
+        assert None in sizes and len(sizes) >= 2  # a small-data regime and the full training set
+        assert len(design.settings) == len(networks) * len(sizes)
+        assert set(design.conditions) == set(study_conditions())
+        assert len(design.seeds) >= 5 and len(design.p_grid) >= 2 and 0 < design.val_fraction < 1
+    assert "spiking_cnn" in {s.network for s in designs["cifar10"].settings}
+    spec = cfg.network_spec(designs["mnist"].settings[2])
+    assert spec.model == "delayed_snn" and spec.neuron != "lif"
+
+
+def test_quick_comparison_is_small_and_overridable(tmp_path) -> None:
+    cfg = notebook_config("quick", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    (design,) = cfg.comparison_designs()
+    assert [s.label for s in design.settings] == ["digits · 300 · spiking_mlp", "digits · full · spiking_mlp"]
+    assert design.epochs == {"digits": 30}
+    fewer = notebook_config("quick", device="cpu", epochs=3, seeds=2, data_root=tmp_path)
+    (small,) = fewer.comparison_designs()
+    assert small.epochs == {"digits": 3} and small.seeds == (0, 1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snnlab.study.comparison import ComparisonDesign, Setting, distinct_conditions
 from snnlab.study.spec import TrialSpec
 from snnlab.study.store import DEFAULT_STORE, ResultsStore
 from snnlab.validation import check_choice, check_int
@@ -32,6 +33,28 @@ class DatasetSettings:
 
 
 @dataclass(frozen=True)
+class ComparisonPlan:
+    """The tuned comparison of notebook 04 in a profile (see ``snnlab.study.comparison``).
+
+    Per dataset: the training-set sizes (None: all the training data left after the validation
+    split), the networks, and the epochs (enough for the base network to overfit at the smallest
+    size); ``conditions`` is ``"all"`` (every condition of the registry) or the method keys to
+    compare (each with all its presets); ``datasets_limited`` lists the datasets that compare only
+    ``limited_conditions`` (a CPU profile cannot afford the whole grid on MNIST).
+    """
+
+    train_sizes: tuple[tuple[str, tuple[int | None, ...]], ...]
+    networks: tuple[tuple[str, tuple[str, ...]], ...]
+    epochs: tuple[tuple[str, int], ...]
+    p_grid: tuple[float, ...]
+    lr_factors: tuple[float, ...]
+    val_fraction: float
+    limited_conditions: tuple[str, ...] = ()
+    datasets_limited: tuple[str, ...] = ()
+    margins: tuple[tuple[str, float], ...] = ()  # equivalence margin per dataset (accuracy; 0.005 = 0.5 pp)
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named study scale. ``datasets`` are the ones the study covers; ``dataset`` is the default."""
 
@@ -45,6 +68,7 @@ class Profile:
     settings: tuple[tuple[str, DatasetSettings], ...]
     wants_gpu: bool = False
     optional_datasets: tuple[str, ...] = field(default=())  # added when their files are under the data root
+    comparison: ComparisonPlan | None = None
 
     def settings_for(self, dataset: str) -> DatasetSettings:
         """The settings of ``dataset`` in this profile (ValueError listing the profile's datasets)."""
@@ -72,6 +96,11 @@ PROFILES: dict[str, Profile] = {
         p_values=(0.3,),
         settings=(("digits", _DIGITS_SMOKE), ("mnist", _MNIST_SMOKE), ("fashion-mnist", _MNIST_SMOKE),
                   ("cifar10", _CIFAR_SMOKE)),
+        comparison=ComparisonPlan(
+            train_sizes=(("digits", (256,)),), networks=(("digits", ("spiking_mlp",)),), epochs=(("digits", 1),),
+            p_grid=(0.3,), lr_factors=(1.0,), val_fraction=0.2, limited_conditions=("standard", "temporal"),
+            datasets_limited=("digits",), margins=(("digits", 0.01),),
+        ),
     ),
     "quick": Profile(
         name="quick",
@@ -90,6 +119,17 @@ PROFILES: dict[str, Profile] = {
                                               lr=1e-3)),
             ("cifar10", DatasetSettings(T=8, hidden=512, train_subset=5000, test_subset=2000, batch_size=128, lr=5e-4)),
         ),
+        comparison=ComparisonPlan(
+            train_sizes=(("digits", (300, None)), ("mnist", (1000,))),
+            networks=(("digits", ("spiking_mlp",)), ("mnist", ("spiking_mlp",))),
+            epochs=(("digits", 30), ("mnist", 20)),
+            p_grid=(0.2, 0.5),
+            lr_factors=(0.5, 1.0),
+            val_fraction=0.2,
+            limited_conditions=("standard", "temporal", "membrane"),
+            datasets_limited=("mnist",),
+            margins=(("digits", 0.01), ("mnist", 0.005)),
+        ),
     ),
     "paper": Profile(
         name="paper",
@@ -106,6 +146,16 @@ PROFILES: dict[str, Profile] = {
             ("fashion-mnist", DatasetSettings(T=25, hidden=800, train_subset=None, test_subset=None, batch_size=128,
                                               lr=1e-3)),
             ("cifar10", DatasetSettings(T=8, hidden=1000, train_subset=None, test_subset=None, batch_size=128, lr=5e-4)),
+        ),
+        comparison=ComparisonPlan(
+            train_sizes=(("mnist", (1000, None)), ("cifar10", (5000, None))),
+            networks=(("mnist", ("spiking_mlp", "delayed_snn", "penalty_snn")),
+                      ("cifar10", ("spiking_mlp", "spiking_cnn", "delayed_snn", "penalty_snn"))),
+            epochs=(("mnist", 30), ("cifar10", 30)),
+            p_grid=(0.1, 0.25, 0.5),
+            lr_factors=(0.5, 1.0, 2.0),
+            val_fraction=0.1,
+            margins=(("mnist", 0.002), ("cifar10", 0.005)),
         ),
     ),
 }
@@ -179,6 +229,46 @@ class StudyConfig:
     def store(self) -> ResultsStore:
         """The results store at ``store_path``."""
         return ResultsStore(self.store_path)
+
+    def network_spec(self, setting: Setting) -> TrialSpec:
+        """The base spec of a comparison ``setting``: its dataset's profile settings, its network (the
+        reference networks with their own neuron and encoding; the CNN with channels (32, 64) before
+        its dense layer) and its training-set size."""
+        spec = self.base_spec(dataset=setting.dataset, model=setting.network, train_subset=setting.train_size)
+        if setting.network in ("delayed_snn", "penalty_snn"):
+            spec = spec.replace(neuron=None, encoding=None)
+        elif setting.network == "spiking_cnn":
+            spec = spec.replace(sizes=(32, 64, 256))
+        return spec
+
+    def comparison_designs(self) -> list[ComparisonDesign]:
+        """The tuned comparison of this profile, one ``ComparisonDesign`` per dataset present
+        (``snnlab.study.comparison``): every setting (network x training-set size) of the dataset,
+        its conditions (all distinct conditions of the registry, or the profile's limited set), the
+        p grid, the learning-rate factors, this config's seeds and the validation fraction. The
+        epochs are the plan's per dataset unless the notebook's ``epochs`` overrode the profile's."""
+        from snnlab.analysis.statistics import study_conditions
+
+        prof = get_profile(self.profile)
+        plan = prof.comparison
+        if plan is None:
+            raise ValueError(f"profile {self.profile!r} defines no comparison plan")
+        sizes, networks, epochs = dict(plan.train_sizes), dict(plan.networks), dict(plan.epochs)
+        designs = []
+        for dataset in self.datasets:
+            if dataset not in sizes:
+                continue
+            conditions = study_conditions()
+            if dataset in plan.datasets_limited:
+                conditions = tuple(c for c in conditions if c[0] in plan.limited_conditions)
+            n_epochs = self.epochs if self.epochs != prof.epochs else epochs.get(dataset, self.epochs)
+            designs.append(ComparisonDesign(
+                settings=tuple(Setting(dataset, net, size) for net in networks[dataset] for size in sizes[dataset]),
+                conditions=distinct_conditions(conditions), p_grid=plan.p_grid, seeds=tuple(self.seeds),
+                val_fraction=plan.val_fraction, lr_factors=plan.lr_factors, epochs={dataset: n_epochs},
+                margin=dict(plan.margins).get(dataset, 0.005),
+            ))
+        return designs
 
 
 def notebook_config(
