@@ -251,8 +251,9 @@ class ProbabilityMapExplorer:
 
 def describe_conditions(conditions: Sequence[tuple[str, Sequence[tuple[str, Any]]]] | None = None) -> pd.DataFrame:
     """What each condition (default: the study's grid, ``study_conditions()``) conditions on, which
-    direction it takes, what it needs from its layer and what it acts on, read from the registry
-    (``method_info``) and, for the direction, the values of the method's naming options."""
+    direction it takes (the values of its naming options but ``window``), whether it is causal (its mask at step t uses nothing after t
+    and no other sample: the instance says so, e.g. ``window="causal"``), what it needs from its
+    layer and what it acts on, read from the registry (``method_info``) and the method instance."""
     if conditions is None:
         conditions = study_conditions()
     rows = []
@@ -260,13 +261,14 @@ def describe_conditions(conditions: Sequence[tuple[str, Sequence[tuple[str, Any]
         info = method_info(method)
         opts = dict(options)
         module = make_dropout(method, 0.0, **opts)
-        naming = type(module).label_options
+        naming = [name for name in type(module).label_options if name != "window"]  # window: the causal column
         direction = ", ".join(str(opts.get(name, getattr(module, name, "—"))) for name in naming) or "—"
         needs = [name for name, flag in (("membrane", info.membrane is not None), ("weight", info.needs_weight)) if flag]
         rows.append({
             "label": condition_label(method, options),
             "conditions on": info.conditions_on,
             "direction": direction,
+            "causal": "yes" if module.causal else "no",
             "needs": ", ".join(needs) or "spikes only",
             "acts on": info.acts_on,
         })

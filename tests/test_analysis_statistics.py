@@ -141,8 +141,9 @@ CLASSIC = (("standard", ()), ("dropout2d", ()), ("feature_alpha", ()), ("alpha",
 SNN_AWARE = (
     ("temporal", ()),
     ("membrane", (("favor", "protect"),)), ("membrane", (("favor", "drop"),)),
+    ("membrane", (("favor", "protect"), ("window", "causal"))), ("membrane", (("favor", "drop"), ("window", "causal"))),
     ("synaptic", (("favor", "protect"),)), ("synaptic", (("favor", "drop"),)),
-    ("activity", ()), ("dropconnect", ()),
+    ("activity", ()), ("activity", (("window", "causal"),)), ("dropconnect", ()),
 )
 
 
@@ -162,7 +163,8 @@ def test_study_conditions_are_the_registry_grid_in_the_study_order() -> None:
 def test_condition_label_delegates_to_the_registry() -> None:
     labels = [st.condition_label(m, o) for m, o in CLASSIC + SNN_AWARE]
     assert labels == ["standard", "dropout2d", "feature_alpha", "alpha", "temporal", "membrane_protect",
-                      "membrane_drop", "synaptic_protect", "synaptic_drop", "activity", "dropconnect"]
+                      "membrane_drop", "membrane_protect_causal", "membrane_drop_causal", "synaptic_protect",
+                      "synaptic_drop", "activity", "activity_causal", "dropconnect"]
     assert st.condition_label("membrane", {"favor": "drop", "p_max": 0.5}) == "membrane_drop"
     assert st.condition_label("none", (("favor", "drop"),)) == "none"
     assert st.condition_label("membrane", (("favor", "drop"),), model="cnn") == "ann_membrane"

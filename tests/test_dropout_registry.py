@@ -103,9 +103,10 @@ def test_condition_labels_and_colours():
 def test_conditions_are_the_study_grid_in_order():
     grid = conditions()
     assert all(isinstance(c, Condition) for c in grid)
-    assert [c.label for c in grid[:11]] == [
+    assert [c.label for c in grid[:14]] == [
         "standard", "dropout2d", "feature_alpha", "alpha", "temporal", "membrane_protect", "membrane_drop",
-        "synaptic_protect", "synaptic_drop", "activity", "dropconnect",
+        "membrane_protect_causal", "membrane_drop_causal", "synaptic_protect", "synaptic_drop", "activity",
+        "activity_causal", "dropconnect",
     ]
     assert grid[5].options == (("favor", "protect"),) and grid[5].color == "#2ca02c" and grid[5].family == "snn_aware"
     assert [c.method for c in conditions(family="classic")] == list(methods(family="classic"))

@@ -1,7 +1,10 @@
 """``snnlab/dropout/shaped.py``: the probability-shaped methods (``membrane``, ``synaptic``,
 ``activity``): the documented direction of ``favor``, mean rate p under the cap (water-filling),
 masks that realise the per-neuron probabilities, per-channel shaping on convolutions, and the
-options (the ``membrane`` method has no ``threshold``). Tolerances: 5 standard errors."""
+options (the ``membrane`` method has no ``threshold``); their causal variants (``window="causal"``):
+probabilities and masks of step t from steps <= t of the same sample, mean p per (t, sample), the
+``favor`` order per step, their own conditions of the grid, inference scaling, no host sync, and
+populations. Tolerances: 5 standard errors."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ import pytest
 import torch
 
 from dropout_helpers import P, T, context, spikes
-from snnlab.dropout import LayerContext, make_dropout, method_info, methods
-from snnlab.dropout.shaped import FAVORS, ShapedDropout, shape_probabilities, water_fill
+from snnlab.dropout import LayerContext, condition_label, conditions, label_color, make_dropout, method_info, methods
+from snnlab.dropout.members import MemberDropout
+from snnlab.dropout.shaped import FAVORS, WINDOWS, ShapedDropout, shape_probabilities, water_fill
 
 SHAPED = ("membrane", "synaptic", "activity")
+CAUSAL = ("membrane", "activity")  # the shaped methods with a causal variant (synaptic is causal already)
 
 
 def ramp_context(key: str, n: int = 40, b: int = 8) -> LayerContext:
@@ -238,3 +243,312 @@ def test_rescale_none_scales_each_neuron_by_its_own_keep_at_inference(name):
     assert torch.allclose(got, x * (1.0 - q), atol=1e-6)
     assert (1.0 - q).mean().item() == pytest.approx(0.6, abs=1e-5)
     assert not torch.allclose(got, x * 0.6)  # a single scale would be wrong for the individual neuron
+
+
+# ------------------------------------------------------------------ the causal variants (window="causal")
+
+
+def causal_context(seed: int = 0, shape: tuple[int, ...] = (T, 16, 30)) -> LayerContext:
+    """Spikes firing at rates that differ by neuron and a membrane trace that drifts over time, so that
+    running scores (and with them the probabilities) change from step to step."""
+    g = torch.Generator().manual_seed(seed)
+    rates = torch.rand(shape[2:], generator=g) * 0.8
+    x = (torch.rand(shape, generator=g) < rates).float()
+    drift = torch.linspace(-1.0, 1.0, shape[0]).view((-1,) + (1,) * (len(shape) - 1))
+    membrane = torch.randn(shape, generator=g) + drift * torch.randn(shape[1:], generator=g)
+    return LayerContext(x, membrane=membrane)
+
+
+def recorded_mask(d: ShapedDropout) -> torch.Tensor:
+    """The mask of the last sampling forward (0 where a unit was dropped), as recorded for ``last_stats``."""
+    return d._stats_source[1]
+
+
+def test_window_option_and_the_causal_conditions_of_the_grid():
+    assert WINDOWS == ("full", "causal")
+    for key in SHAPED:
+        assert "window" in method_info(key).options
+        assert make_dropout(key, P).window == "full"
+    # the classes (what the registry reads) describe the default window, unchanged
+    assert not method_info("membrane").causal and method_info("membrane").membrane == "mean"
+    assert not method_info("activity").causal and method_info("membrane").time_consistent
+    # an instance describes its own variant: the block reads ``membrane`` from the instance
+    d = make_dropout("membrane", P, window="causal")
+    assert d.causal and not d.time_consistent and d.per_step and d.membrane == "trace"
+    assert d.label == "membrane-shaped (causal)" and "window='causal'" in repr(d)
+    a = make_dropout("activity", P, window="causal")
+    assert a.causal and not a.time_consistent and a.membrane is None and a.label == "activity-shaped (causal)"
+    full = make_dropout("membrane", P)
+    assert not full.causal and full.time_consistent and full.membrane == "mean" and full.label == "membrane-shaped"
+    # each causal variant is a condition of its own, next to its window version
+    grid = {c.label: c for c in conditions()}
+    assert grid["membrane_protect_causal"].options == (("favor", "protect"), ("window", "causal"))
+    assert grid["membrane_drop_causal"].options == (("favor", "drop"), ("window", "causal"))
+    assert grid["activity_causal"].options == (("window", "causal"),)
+    assert {"membrane_protect", "membrane_drop", "activity", "synaptic_protect"} <= set(grid)
+    assert not any(label.startswith("synaptic") and label.endswith("causal") for label in grid)
+    labels = [c.label for c in conditions()]
+    assert labels.index("membrane_drop_causal") == labels.index("membrane_protect_causal") + 1
+    assert len(set(labels)) == len(labels)
+    colours = [grid[k].color for k in ("membrane_protect", "membrane_drop", "membrane_protect_causal",
+                                       "membrane_drop_causal", "activity", "activity_causal")]
+    assert len(set(colours)) == len(colours)
+    assert label_color("activity_causal") == grid["activity_causal"].color
+    assert condition_label("membrane", {"favor": "drop", "window": "causal"}) == "membrane_drop_causal"
+
+
+def test_window_and_per_step_are_checked():
+    with pytest.raises(ValueError, match="window='past' is not known; allowed: 'full', 'causal'"):
+        make_dropout("membrane", P, window="past")
+    with pytest.raises(TypeError, match="window must be a string"):
+        make_dropout("activity", P, window=True)
+    with pytest.raises(ValueError, match="window='causal' is not an option of the 'synaptic' method.*causal with "
+                                         "window='full' already; allowed: 'full'"):
+        make_dropout("synaptic", P, window="causal")
+    assert make_dropout("synaptic", P, window="full").causal
+    with pytest.raises(ValueError, match="per_step=False is not possible with window='causal'"):
+        make_dropout("activity", P, window="causal", per_step=False)
+    with pytest.raises(TypeError, match="per_step must be a bool or None, got int"):
+        make_dropout("membrane", P, window="causal", per_step=1)
+    assert make_dropout("membrane", P, window="causal", per_step=True).per_step
+    x = spikes((4, 8, 20))
+    with pytest.raises(ValueError, match="membrane must have the shape of spikes"):  # the causal variant needs the trace
+        make_dropout("membrane", P, window="causal")(LayerContext(x, membrane=torch.randn(1, 8, 20)))
+    with pytest.raises(ValueError, match=r"batch_dims=3 is larger than the number of dimensions \(2\)"):
+        water_fill(torch.ones(2, 3), P, 0.5, batch_dims=3)
+    with pytest.raises(ValueError, match="batch_dims=-1"):
+        shape_probabilities(torch.ones(2, 3), P, batch_dims=-1)
+
+
+@pytest.mark.parametrize("key", SHAPED)
+def test_the_window_version_is_unchanged(key):
+    """window="full" (explicit or default) is the method as it was: per-neuron probabilities of the
+    window scores, one mask held over the window."""
+    x = spikes(seed=4)
+    ctx = context(key, x)
+    default, explicit = make_dropout(key, P, seed=2), make_dropout(key, P, window="full", per_step=False, seed=2)
+    out = default(ctx)
+    assert torch.equal(out, explicit(ctx)) and recorded_mask(default).shape == (1,) + tuple(x.shape[1:])  # held
+    q = shape_probabilities(default.scores(ctx), P, validate=False).expand(x.shape[2:])
+    assert torch.equal(default.last_probabilities, q)
+    assert torch.equal(default.last_step_probabilities, q.expand(x.shape))
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+@pytest.mark.parametrize("favor", FAVORS)
+def test_causal_probabilities_and_masks_use_only_past_steps_of_the_same_sample(key, favor):
+    """Changing the input after step t, or other samples of the batch, leaves the probabilities and
+    the mask (same seed) of this sample at steps <= t unchanged; the window version does not."""
+    ctx = causal_context()
+    t, b = 3, 5
+    later = LayerContext(ctx.spikes.clone(), membrane=ctx.membrane.clone())
+    g = torch.Generator().manual_seed(9)
+    later.spikes[t + 1:] = (torch.rand(later.spikes[t + 1:].shape, generator=g) < 0.5).float()
+    later.membrane[t + 1:] = 3.0 * torch.randn(later.membrane[t + 1:].shape, generator=g)
+    others = LayerContext(ctx.spikes.clone(), membrane=ctx.membrane.clone())
+    keep = torch.arange(ctx.spikes.shape[1]) == b
+    others.spikes[:, ~keep] = 1.0 - others.spikes[:, ~keep]
+    others.membrane[:, ~keep] = -others.membrane[:, ~keep]
+    runs = {}
+    for name, c in (("base", ctx), ("later", later), ("others", others)):
+        d = make_dropout(key, P, favor=favor, window="causal", rescale="none", seed=7)
+        out = d(c)
+        runs[name] = (d.last_step_probabilities, recorded_mask(d), out)
+    q, mask, out = runs["base"]
+    assert q.shape == mask.shape == ctx.spikes.shape
+    q_later, mask_later, out_later = runs["later"]
+    assert torch.equal(q_later[: t + 1], q[: t + 1]) and torch.equal(mask_later[: t + 1], mask[: t + 1])
+    assert torch.equal(out_later[: t + 1], out[: t + 1])
+    assert not torch.equal(q_later[t + 1:], q[t + 1:])  # the change is seen from step t + 1 on
+    q_others, mask_others, out_others = runs["others"]
+    assert torch.equal(q_others[:, b], q[:, b]) and torch.equal(mask_others[:, b], mask[:, b])
+    assert torch.equal(out_others[:, b], out[:, b]) and not torch.equal(q_others, q)
+    # a shorter window (steps 0..t only) gives the same probabilities for steps 0..t
+    short = make_dropout(key, P, favor=favor, window="causal", seed=7)
+    short(LayerContext(ctx.spikes[: t + 1], membrane=ctx.membrane[: t + 1]))
+    assert torch.equal(short.last_step_probabilities, q[: t + 1])
+    # the window version at step 0 sees the later steps (and the other samples)
+    window = [make_dropout(key, P, favor=favor, seed=7) for _ in range(2)]
+    for d, c in zip(window, (ctx, later)):
+        d(LayerContext(c.spikes, membrane=c.membrane.mean(0, keepdim=True) if key == "membrane" else None))
+    assert not torch.equal(window[0].last_probabilities, window[1].last_probabilities)
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+def test_causal_scores_at_step_zero_come_from_step_zero_alone(key):
+    ctx = causal_context(seed=1)
+    d = make_dropout(key, P, window="causal", seed=0)
+    s = d.causal_scores(ctx)
+    source = ctx.membrane if key == "membrane" else ctx.spikes
+    assert s.shape == source.shape and s.dtype == torch.float64
+    torch.testing.assert_close(s[0], source[0].double(), rtol=0, atol=0)
+    steps = torch.arange(1, T + 1, dtype=torch.float64).view(-1, 1, 1)
+    torch.testing.assert_close(s, source.double().cumsum(0) / steps)  # the running mean up to t
+    d(ctx)
+    q0 = shape_probabilities(source[0], P, validate=False, batch_dims=1)  # each sample's step 0 as a layer
+    assert torch.equal(d.last_step_probabilities[0], q0)
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+@pytest.mark.parametrize("favor", FAVORS)
+@pytest.mark.parametrize("shape", [(T, 16, 30), (4, 6, 3, 4, 4)], ids=["mlp", "conv"])
+def test_causal_mean_is_p_per_step_and_sample_and_favor_orders_each_step(key, favor, shape):
+    ctx = causal_context(seed=2, shape=shape)
+    d = make_dropout(key, P, favor=favor, p_max=0.6, window="causal", seed=0)
+    d(ctx)
+    q = d.last_step_probabilities
+    rows = q.flatten(2)
+    torch.testing.assert_close(rows.mean(-1), torch.full(rows.shape[:2], P), rtol=0, atol=1e-6)
+    assert rows.min() >= 0.0 and rows.max() <= 0.6 + 1e-7
+    assert d.last_probabilities.shape == shape[2:]
+    assert d.last_probabilities.mean().item() == pytest.approx(P, abs=1e-6)
+    # within each (t, sample): a stronger running score never gets a higher ("protect") or lower
+    # ("drop") probability, and equal scores get equal probabilities
+    s = d.causal_scores(ctx).flatten(2)
+    order = torch.sort(s, dim=-1, stable=True).indices
+    s_sorted, q_sorted = s.gather(-1, order), rows.gather(-1, order)
+    dq = q_sorted[..., 1:] - q_sorted[..., :-1]
+    tied = s_sorted[..., 1:] == s_sorted[..., :-1]
+    assert torch.all(dq[tied].abs() <= 1e-6)
+    assert torch.all(dq <= 1e-6) if favor == "protect" else torch.all(dq >= -1e-6)
+    spread = s_sorted[..., -1] > s_sorted[..., 0]
+    strongest, weakest = q_sorted[..., -1][spread], q_sorted[..., 0][spread]
+    assert spread.any() and torch.all(strongest < weakest if favor == "protect" else strongest > weakest)
+    assert torch.all((rows[~spread] - P).abs() <= 1e-7)  # equal scores in a row: p for everyone
+    # the probabilities do change over time (else this would be the window version in disguise)
+    assert not torch.equal(q[0], q[-1])
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+def test_causal_masks_are_drawn_per_step_and_realise_the_probabilities(key):
+    g = torch.Generator().manual_seed(3)
+    t, b, n = 6, 1500, 20
+    ones = torch.ones(t, b, n)
+    ctx = LayerContext(ones if key == "membrane" else (torch.rand(t, b, n, generator=g) < 0.5).float(),
+                       membrane=torch.randn(t, b, n, generator=g) if key == "membrane" else None)
+    d = make_dropout(key, P, window="causal", rescale="none", seed=0)
+    d(ctx)
+    mask, q = recorded_mask(d), d.last_step_probabilities.double()
+    assert not torch.equal(mask, mask[:1].expand_as(mask))  # fresh at every step
+    dropped = (mask == 0).double()
+    # over all units, and per step: the dropped count matches the sum of the probabilities
+    for drops, probs in ((dropped, q), (dropped[0], q[0]), (dropped[-1], q[-1])):
+        se = torch.sqrt((probs * (1 - probs)).sum())
+        assert abs(float(drops.sum() - probs.sum())) <= 5 * float(se) + 1e-9
+    # units with a high probability are dropped more often than units with a low one
+    high, low = q > 0.5, (q > 0) & (q < 0.15)
+    assert high.any() and low.any() and dropped[high].mean() > dropped[low].mean() + 0.3
+
+
+def test_causal_inverted_scales_each_kept_unit_by_its_own_step_keep():
+    ctx = causal_context(seed=5)
+    ones = torch.ones_like(ctx.spikes)
+    d = make_dropout("membrane", P, p_max=0.6, window="causal", seed=1)
+    out = d(LayerContext(ones, membrane=ctx.membrane))
+    q = d.last_step_probabilities
+    kept = out != 0
+    torch.testing.assert_close(out[kept], (1 / (1 - q))[kept])
+    assert (~kept).any() and torch.unique(out[kept]).numel() > 10  # scales differ by step, sample and neuron
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+def test_causal_rescale_none_scales_each_unit_by_its_own_step_keep_at_inference(key):
+    """Binary spikes in training; at inference unit (t, b, n) is scaled by 1 - q[t, b, n], computed
+    causally from the same context as in training."""
+    ctx = causal_context(seed=6)
+    drop = make_dropout(key, 0.4, rescale="none", favor="drop", window="causal", seed=0)
+    drop.train()
+    out = drop(ctx)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    q = drop.last_step_probabilities
+    drop.eval()
+    got = drop(ctx)
+    torch.testing.assert_close(got, ctx.spikes * (1.0 - q), rtol=0, atol=1e-6)
+    assert not torch.allclose(got, ctx.spikes * (1.0 - drop.last_probabilities))  # not one scale per neuron
+    assert not torch.allclose(got, ctx.spikes * 0.6)
+    inverted = make_dropout(key, 0.4, window="causal", seed=0).eval()
+    assert torch.equal(inverted(ctx), ctx.spikes)  # rescale="inverted": the identity at inference
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("key", CAUSAL)
+def test_shaped_forward_never_waits_for_the_device(key, window, monkeypatch):
+    """No tensor is turned into a Python value in the training or inference forward (on CUDA each
+    would be a device-to-host synchronisation): every such conversion raises here."""
+    ctx = causal_context(seed=7)
+    if key == "membrane" and window == "full":
+        ctx = LayerContext(ctx.spikes, membrane=ctx.membrane.mean(0, keepdim=True))
+    train = make_dropout(key, P, window=window, seed=0)
+    infer = make_dropout(key, P, window=window, rescale="none", seed=0).eval()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tensor was read on the host in the forward")
+
+    for name in ("__bool__", "item", "__float__", "__int__", "__index__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    train(ctx)
+    infer(ctx)
+    monkeypatch.undo()
+    assert train.last_stats is not None
+
+
+def test_batched_water_fill_equals_one_row_at_a_time():
+    g = torch.Generator().manual_seed(1)
+    w = torch.rand(5, 7, 40, generator=g, dtype=torch.float64) ** 4
+    w[0, 0] = 0.0  # an all-zero row
+    w[1, :, :30] = 0.0  # rows whose mean is unreachable with their positive weights alone
+    got = water_fill(w, 0.3, 0.5, batch_dims=2)
+    want = torch.stack([torch.stack([water_fill(row, 0.3, 0.5) for row in block]) for block in w])
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-15)
+    torch.testing.assert_close(got.mean(-1), torch.full((5, 7), 0.3, dtype=torch.float64), rtol=0, atol=1e-12)
+    flat = water_fill(w, 0.3, 0.5, batch_dims=1)  # rows of 7 * 40: another problem, mean p per block
+    torch.testing.assert_close(flat.flatten(1).mean(-1), torch.full((5,), 0.3, dtype=torch.float64), rtol=0, atol=1e-12)
+    s = torch.randn(3, 4, 10, generator=g)
+    q = shape_probabilities(s, 0.2, favor="drop", batch_dims=2)
+    want = torch.stack([torch.stack([shape_probabilities(row, 0.2, favor="drop") for row in block]) for block in s])
+    torch.testing.assert_close(q, want, rtol=0, atol=1e-7)
+
+
+def test_causal_membrane_in_a_population_slot_is_the_standalone_method():
+    """MemberDropout asks for what its members' (causal) method needs and slices the trace per member."""
+    g = torch.Generator().manual_seed(8)
+    x = (torch.rand(5, 2, 6, 20, generator=g) > 0.5).float()
+    trace = torch.randn(5, 2, 6, 20, generator=g)
+    drop = MemberDropout([make_dropout("membrane", p, window="causal", seed=s) for s, p in ((1, 0.2), (2, 0.4))])
+    twins = [make_dropout("membrane", p, window="causal", seed=s) for s, p in ((1, 0.2), (2, 0.4))]
+    assert drop.membrane == "trace"
+    out = drop(LayerContext(x, membrane=trace))
+    for k, twin in enumerate(twins):
+        assert torch.equal(out[:, k], twin(LayerContext(x[:, k].contiguous(), membrane=trace[:, k])))
+        assert torch.equal(drop.methods[k].last_step_probabilities, twin.last_step_probabilities)
+
+
+@pytest.mark.parametrize("key", CAUSAL)
+def test_causal_variant_trains_in_a_model_and_a_population(key):
+    """The block hands the causal ``membrane`` the trace it asks for (a time mean would be refused), a
+    training step runs, and a population's members drop exactly as their standalone models."""
+    from snnlab.models import SpikingMLP
+    from snnlab.models.population import PopulationModel
+
+    options = {"window": "causal", "favor": "drop"}
+
+    def build(seed: int, p: float) -> SpikingMLP:
+        torch.manual_seed(seed)
+        return SpikingMLP([12, 16, 8, 4], T=4, dropout=key, p=p, dropout_options=options, seed=seed).double()
+
+    x = torch.rand(2, 6, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = build(0, 0.3)
+    assert all(d.window == "causal" and d.causal for d in model.dropouts)
+    model.train()
+    loss = model(x[0]).logsumexp(-1).mean()
+    loss.backward()
+    assert torch.isfinite(loss) and model.dropouts[0].last_stats.method == key
+    members = [build(s, p) for s, p in ((0, 0.2), (1, 0.4))]
+    standalone = [build(s, p) for s, p in ((0, 0.2), (1, 0.4))]
+    pop = PopulationModel(members).train()
+    got = pop(x)
+    for k, m in enumerate(standalone):
+        m.train()
+        torch.testing.assert_close(got[k], m(x[k]), rtol=1e-9, atol=1e-12)
+        for slot, single in zip(pop.dropouts, m.dropouts):
+            assert torch.equal(slot.methods[k].last_step_probabilities, single.last_step_probabilities)

@@ -132,9 +132,11 @@ def test_describe_conditions_reads_the_registry() -> None:
 
     table = describe_conditions()
     assert table.equals(describe_conditions(study_conditions()))
-    assert list(table.columns) == ["label", "conditions on", "direction", "needs", "acts on"]
+    assert list(table.columns) == ["label", "conditions on", "direction", "causal", "needs", "acts on"]
     rows = table.set_index("label")
     assert rows.loc["membrane_drop", "conditions on"] == method_info("membrane").conditions_on
     assert rows.loc["membrane_drop", "needs"] == "membrane" and rows.loc["synaptic_protect", "needs"] == "weight"
     assert rows.loc["activity", "direction"] == "protect" and rows.loc["standard", "direction"] == "—"
+    assert rows.loc["activity", "causal"] == "no" and rows.loc["activity_causal", "causal"] == "yes"
+    assert rows.loc["synaptic_drop", "causal"] == "yes" and rows.loc["membrane_drop_causal", "direction"] == "drop"
     assert rows.loc["dropconnect", "acts on"] == "synapses" and rows.loc["temporal", "needs"] == "spikes only"
