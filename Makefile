@@ -18,8 +18,9 @@ setup: $(STAMP)
 
 # The unit/integration tests plus nbval over the notebooks (checked cells compared with the
 # committed outputs); SNNLAB_PROFILE=smoke makes nbval run each notebook in seconds.
+# SNNLAB_STORE: the notebooks' results store goes to a temporary folder, never runs/.
 test: setup
-	SNNLAB_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax
+	SNNLAB_PROFILE=smoke SNNLAB_STORE="$$(mktemp -d)/results.sqlite" $(PY) -m pytest tests notebooks --nbval-lax
 
 study: setup
 	$(VENV)/bin/snnlab run --profile quick

@@ -9,7 +9,7 @@ import pytest
 
 from snnlab.study import TrialSpec
 from snnlab.study.comparison import (ComparisonDesign, Setting, condition_specs, lr_specs, select_lr, select_p,
-                                     size_label, tuned_trials)
+                                     size_label, trials_at_tuned_lr, tuned_trials)
 
 MLP = Setting("digits", "spiking_mlp", 1000)
 FULL = Setting("digits", "spiking_mlp", None)
@@ -97,6 +97,8 @@ def test_selection_reads_validation_never_test() -> None:
     assert sorted(set(zip(tuned["label"], tuned["p"]))) == [("none", 0.0), ("standard", 0.1), ("temporal", 0.1)]
     assert (tuned["lr"] == 5e-3).all() and len(tuned) == 9
     assert set(tuned["setting"]) == {MLP.label}
+    sweep = trials_at_tuned_lr(frame, lrs)  # the base at its tuned rate and every condition at every p
+    assert len(sweep) == 3 * 5 and set(sweep["label"]) == {"none", "standard", "temporal"}
 
 
 def test_selection_changes_with_the_numbers() -> None:
@@ -160,3 +162,33 @@ def test_conclusion_counts_verdicts_and_names_methods() -> None:
     table.loc[2, "verdict"], table.loc[2, "mean_diff"] = "helps", 0.006
     (changed,) = comparison_conclusion(regime, table)
     assert "help: temporal (+0.60 pp)" in changed and changed != sentence
+
+
+@pytest.mark.slow
+def test_both_stages_end_to_end_for_every_network(tmp_path) -> None:
+    """The whole design on digits, every network of the paper profile: stage 1, stage 2, the
+    selection, the tuned trials and the paired table (tiny sizes: this checks the wiring)."""
+    from snnlab.analysis.paired import compare_paired
+    from snnlab.study import ResultsStore, run_trials
+
+    def tiny(setting: Setting) -> TrialSpec:
+        sizes = (4, 8, 16) if setting.network == "spiking_cnn" else (24,)
+        spec = TrialSpec(dataset="digits", model=setting.network, sizes=sizes, T=4, epochs=1, lr=1e-2, seed=0,
+                         device="cpu", batch_size=64, test_subset=100)
+        return spec if setting.network in ("spiking_mlp", "spiking_cnn") else spec.replace(neuron=None, encoding=None)
+
+    settings = tuple(Setting("digits", net, 200) for net in ("spiking_mlp", "spiking_cnn", "delayed_snn", "penalty_snn"))
+    d = ComparisonDesign(settings=settings, conditions=(("standard", ()), ("membrane", (("window", "causal"),))),
+                         p_grid=(0.3,), seeds=(0, 1), val_fraction=0.2, lr_factors=(1.0,), train_eval_size=64)
+    store = ResultsStore(tmp_path / "s.sqlite")
+    first = run_trials(lr_specs(d, tiny), store, progress=False)
+    assert first.ok, first.summary()
+    lrs = select_lr(first.frame(), d, tiny)
+    second = run_trials(condition_specs(d, tiny, lrs), store, progress=False)
+    assert second.ok, second.summary()
+    frame = pd.concat([first.frame(), second.frame()], ignore_index=True)
+    assert frame["val_acc"].notna().all() and frame["gap_eval"].notna().all()
+    tuned = tuned_trials(frame, select_p(frame, d, lrs), lrs)
+    assert len(tuned) == len(settings) * 3 * 2
+    table = compare_paired(tuned, metric="test_acc", margin=0.01, group="label", by=("setting",))
+    assert set(table["setting"]) == {s.label for s in settings} and (table["n"] == 2).all()

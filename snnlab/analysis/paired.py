@@ -58,9 +58,15 @@ def _method_key(value: Hashable) -> str | None:
 
 
 def method_label(value: Hashable) -> str:
-    """The registry's label of a method key (``"standard"`` -> ``"standard (per step)"``); any other
-    value (an option variant, an ANN row) as its own string."""
-    return method_info(value).label if isinstance(value, str) and value in available() else str(value)
+    """The registry's label of a method key (``"standard"`` -> ``"standard (per step)"``), of an
+    option variant with its option values (``"membrane_drop_causal"`` -> ``"membrane-shaped (drop,
+    causal)"``); any other value (an ANN row) as its own string."""
+    key = _method_key(value)
+    if key is None:
+        return str(value)
+    label = method_info(key).label
+    variant = str(value)[len(key) + 1:]
+    return f"{label} ({variant.replace('_', ', ')})" if variant else label
 
 
 def _registry_rank(value: Hashable) -> int:
@@ -563,7 +569,8 @@ def verdict_sentences(table: pd.DataFrame, *, metric_label: str = "test accuracy
     margin and TOST p, the interval that leaves a comparison inconclusive, a duplicate and what it
     repeats. ``unit_scale`` converts the metric to ``unit`` (100: an accuracy in [0, 1] to pp),
     shown with ``decimals`` decimals; ``pair_noun`` names the pairing unit; ``by`` (default: the
-    columns before ``condition``) prefixes each sentence with its setting."""
+    columns before ``condition``) prefixes each sentence with its setting (the value alone for one
+    column, ``name=value`` pairs for several)."""
     if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in _TABLE):
         missing = [] if not isinstance(table, pd.DataFrame) else [c for c in _TABLE if c not in table.columns]
         raise ValueError(f"table must be a DataFrame returned by compare_paired; missing columns: {missing or 'all'}")
@@ -574,7 +581,7 @@ def verdict_sentences(table: pd.DataFrame, *, metric_label: str = "test accuracy
     u = f" {unit}" if unit else ""
     sentences = []
     for _, r in table.iterrows():
-        prefix = ", ".join(f"{b}={r[b]}" for b in by)
+        prefix = str(r[by[0]]) if len(by) == 1 else ", ".join(f"{b}={r[b]}" for b in by)
         text = _cap(_sentence(r, table, by, metric_label=metric_label, u=u, unit_scale=unit_scale, pair_noun=pair_noun,
                                 decimals=decimals))
         sentences.append(f"{prefix}: {text}" if prefix else text)

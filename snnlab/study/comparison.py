@@ -201,10 +201,9 @@ def select_p(frame: pd.DataFrame, design: ComparisonDesign, lrs: Mapping[Setting
     seeds (ties: the smaller p). One row per (setting, condition): ``setting``, ``label``, ``method``,
     ``method_options``, ``p``, ``val_acc`` (its mean), ``seeds`` (how many), and ``curve`` (p -> mean
     validation accuracy, the whole grid, for the accuracy-vs-p view)."""
-    from snnlab.analysis.statistics import condition_label, label_conditions
+    from snnlab.analysis.statistics import condition_label
 
-    data = _with_settings(frame)
-    data["label"] = label_conditions(data)
+    data = label_trials(_with_settings(frame))
     rows = []
     for setting in design.settings:
         if setting not in lrs:
@@ -226,14 +225,31 @@ def select_p(frame: pd.DataFrame, design: ComparisonDesign, lrs: Mapping[Setting
     return pd.DataFrame(rows, columns=["setting", "label", "method", "method_options", "p", "val_acc", "seeds", "curve"])
 
 
+def label_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (trials or per-epoch history from the store) with a ``setting`` and a ``label`` column."""
+    from snnlab.analysis.statistics import label_conditions
+
+    out = frame.copy()
+    out["setting"] = [setting_of(r).label for r in out.to_dict("records")]
+    out["label"] = label_conditions(out)
+    return out
+
+
+def trials_at_tuned_lr(frame: pd.DataFrame, lrs: Mapping[Setting, float]) -> pd.DataFrame:
+    """Every trial run at its setting's tuned learning rate (the base network and each condition at
+    every p of the grid), labelled: the accuracy-vs-p view of stage 2."""
+    data = label_trials(_with_settings(frame))
+    keep = pd.Series(False, index=data.index)
+    for setting, lr in lrs.items():
+        keep |= (data["setting"] == setting.label) & (data["lr"].sub(lr).abs() <= 1e-12 * lr)
+    return data[keep].reset_index(drop=True)
+
+
 def tuned_trials(frame: pd.DataFrame, selection: pd.DataFrame, lrs: Mapping[Setting, float]) -> pd.DataFrame:
     """The trials of the tuned comparison: the base network at each setting's tuned rate and every
     condition at its tuned p (``selection`` from ``select_p``), with ``setting`` and ``label``
     columns, ready for ``compare_paired(..., group="label", by=("setting",))``."""
-    from snnlab.analysis.statistics import label_conditions
-
-    data = _with_settings(frame)
-    data["label"] = label_conditions(data)
+    data = label_trials(_with_settings(frame))
     keep = pd.Series(False, index=data.index)
     for setting, lr in lrs.items():
         at_lr = (data["setting"] == setting.label) & (data["lr"].sub(lr).abs() <= 1e-12 * lr)

@@ -25,7 +25,9 @@ DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
 # gradients summed in another order, so trained results differ slightly from v2's loop).
 # v4: new fields val_fraction, select, train_eval_size (fair tuning); the reference networks'
 # neuron and encoding are recorded as what they use (first_spike/latency, penalty/noisy_repeat),
-# no longer the spec defaults lif/direct.
+# no longer the spec defaults lif/direct. Also from v4 on: the leaky readout's time mean is one
+# weighted sum over T and a direct input takes the LIF kernel's static path (float32 rounding
+# differs from v3's, so trained results differ slightly).
 SPEC_VERSION = 4
 
 SELECTIONS = ("last", "best_val")  # = snnlab.train.SELECTIONS (this module imports no torch)
