@@ -49,3 +49,18 @@ def check_float(
     if high is not None and (value > high or (value == high and not high_inclusive)):
         raise ValueError(f"{name}={value} is not allowed; it must lie in {interval}")
     return value
+
+
+def check_frame(name: str, frame: Any, columns: Iterable[str], *, allow_empty: bool = False) -> Any:
+    """Return ``frame`` if it is a pandas DataFrame holding every one of ``columns`` (and, unless
+    ``allow_empty``, at least one row); otherwise raise TypeError/ValueError naming ``name``."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
+    if not allow_empty and frame.empty:
+        raise ValueError(f"{name} is empty; it needs at least one row")
+    return frame

@@ -40,3 +40,9 @@ def test_ann_and_unknown_labels_are_grey() -> None:
     assert TEMPLATE == "plotly_white"
     with pytest.raises(TypeError, match="label must be a string"):
         method_color(3)  # type: ignore[arg-type]
+
+
+def test_rgba_turns_a_hex_colour_into_a_translucent_one() -> None:
+    from snnlab.plots.style import rgba
+
+    assert rgba("#ff8000", 0.25) == "rgba(255,128,0,0.25)"

@@ -59,3 +59,20 @@ def test_check_float_wrong_types(value) -> None:
     with pytest.raises(TypeError, match=r"p must be a real number, got " + type(value).__name__):
         check_float("p", value)
 
+
+
+def test_check_frame_names_the_argument_and_what_is_missing() -> None:
+    import pandas as pd
+    import pytest
+
+    from snnlab.validation import check_frame
+
+    frame = pd.DataFrame({"a": [1], "b": [2]})
+    assert check_frame("table", frame, ["a"]) is frame
+    with pytest.raises(TypeError, match="table must be a pandas DataFrame"):
+        check_frame("table", [1, 2], ["a"])
+    with pytest.raises(ValueError, match=r"table lacks column\(s\) \['c'\]"):
+        check_frame("table", frame, ["a", "c"])
+    with pytest.raises(ValueError, match="table is empty"):
+        check_frame("table", frame.iloc[:0], ["a"])
+    assert check_frame("table", frame.iloc[:0], ["a"], allow_empty=True).empty

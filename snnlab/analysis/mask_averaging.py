@@ -34,7 +34,7 @@ from snnlab.dropout import LayerContext, available, make_dropout, method_info
 from snnlab.models import SpikingMLP
 from snnlab.neurons import LIF, LeakyIntegrator
 from snnlab.train import fit
-from snnlab.validation import check_choice, check_float, check_int
+from snnlab.validation import check_choice, check_float, check_frame, check_int
 
 try:
     from tqdm.auto import tqdm
@@ -412,17 +412,6 @@ def measure_training(
 
 
 # ----------------------------------------------------------------------------- sentences
-def _require(name: str, frame: Any, columns: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
-    if frame.empty:
-        raise ValueError(f"{name} is empty; it needs at least one row")
-    return frame
-
-
 def _pair(name: str, frame: pd.DataFrame) -> tuple[str, str]:
     """The first per-step and the first time-consistent method of ``frame`` (baselines skipped)."""
     rows = frame[frame["method"].map(lambda k: method_info(k).family != "baseline")]
@@ -456,7 +445,7 @@ def noise_sentences(frame: pd.DataFrame, *, T: int | None = None, p: float | Non
     ``T`` and ``p`` pick the cell the first and third sentences speak about (default: the largest of
     each); the second follows the per-step and time-consistent noise over every T of the frame at ``p``.
     """
-    _require("frame", frame, ["T", "p", "method", "time_consistent", "membrane_noise", "predicted_noise",
+    check_frame("frame", frame, ["T", "p", "method", "time_consistent", "membrane_noise", "predicted_noise",
                               "equivalent_p", "predicted_equivalent_p", "rate_change", "count_cv"])
     ps_key, tc_key = _pair("frame", frame)
     both = frame[frame["method"].isin([ps_key, tc_key])]
@@ -500,7 +489,7 @@ def training_sentences(frame: pd.DataFrame, *, T: int | None = None, p: float | 
     ``T`` and ``p`` pick the cell (default: the largest of each among the dropout runs); the
     no-dropout runs of that T, when present, are the reference.
     """
-    _require("frame", frame, ["T", "p", "method", "time_consistent", "seed", "train_loss", "firing_rate",
+    check_frame("frame", frame, ["T", "p", "method", "time_consistent", "seed", "train_loss", "firing_rate",
                               "effective_steps", "equivalent_p"])
     ps_key, tc_key = _pair("frame", frame)
     both = frame[frame["method"].isin([ps_key, tc_key])]

@@ -24,19 +24,9 @@ import numpy as np
 import pandas as pd
 
 from snnlab.analysis.importance import check_id_list
-from snnlab.validation import check_float, check_int
+from snnlab.validation import check_float, check_frame, check_int
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _need(name: str, frame: object, columns: Sequence[str]) -> pd.DataFrame:
-    """``frame`` if it is a DataFrame with ``columns``; a ValueError naming the missing ones otherwise."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame with columns {list(columns)}, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks the column(s) {missing}; it has {list(frame.columns)}")
-    return frame
 
 
 def _f(x: float, spec: str) -> str:
@@ -237,10 +227,10 @@ def classic_dropout_conclusion(
     classic = list(classic)
     if not classic or not all(isinstance(m, str) for m in classic):
         raise ValueError(f"classic must be a non-empty sequence of method names, got {classic!r}")
-    _need("sparsity", sparsity, ["layer", "silent_steps", "silent_neurons", "firing_rate"])
-    _need("masks", masks, ["method", "p", "silent_fraction", "spikes_removed"])
-    _need("values", values, ["method", "distinct_values", "min", "max", "share_negative", "share_nonzero_where_silent"])
-    _need("effects", effects, ["method", "p", "membrane_change", "rate_change"])
+    check_frame("sparsity", sparsity, ["layer", "silent_steps", "silent_neurons", "firing_rate"], allow_empty=True)
+    check_frame("masks", masks, ["method", "p", "silent_fraction", "spikes_removed"], allow_empty=True)
+    check_frame("values", values, ["method", "distinct_values", "min", "max", "share_negative", "share_nonzero_where_silent"], allow_empty=True)
+    check_frame("effects", effects, ["method", "p", "membrane_change", "rate_change"], allow_empty=True)
     if per_step not in classic:
         raise ValueError(f"per_step={per_step!r} must be one of the classic methods {classic}")
     hit = sparsity[sparsity["layer"] == layer]
@@ -505,11 +495,11 @@ def importance_conclusion(
     including 0 = "not distinguishable from unrelated"; one seed = no interval, no judgement; the
     ablation association is "measurable" when Kendall's test gives p < ``alpha``.
     """
-    _need("intervals", intervals, ["comparison", "n", "tau_mean", "tau_ci_low", "tau_ci_high", "overlap_mean",
-                                   "chance", "confidence"])
-    _need("shift", shift, ["label", "seeds", "tau_mean", "tau_ci_low", "tau_ci_high", "overlap_mean",
-                           "norm_ratio_mean", "norm_ratio_ci_low", "norm_ratio_ci_high", "confidence"])
-    _need("ablation", ablation, ["label", "neurons", "tau", "p_value"])
+    check_frame("intervals", intervals, ["comparison", "n", "tau_mean", "tau_ci_low", "tau_ci_high", "overlap_mean",
+                                   "chance", "confidence"], allow_empty=True)
+    check_frame("shift", shift, ["label", "seeds", "tau_mean", "tau_ci_low", "tau_ci_high", "overlap_mean",
+                           "norm_ratio_mean", "norm_ratio_ci_low", "norm_ratio_ci_high", "confidence"], allow_empty=True)
+    check_frame("ablation", ablation, ["label", "neurons", "tau", "p_value"], allow_empty=True)
     k = check_int("k", k, minimum=1)
     n = check_int("n", n, minimum=k)
     paper_overlap = check_float("paper_overlap", paper_overlap, low=0.0, high=1.0)

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from snnlab.plots.neurons import ArrayLike, as_array, spike_times
 from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.validation import check_frame
 
 STAT_LABELS: dict[str, str] = {
     "dropped_fraction": "fraction of mask entries dropped",
@@ -30,14 +31,8 @@ CREATED_COLOR = "#7f7f7f"
 
 
 def require_columns(name: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
-    """Raise naming ``name`` if ``frame`` is not a DataFrame holding every one of ``columns``."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
-    if frame.empty:
-        raise ValueError(f"{name} is empty; it needs at least one row")
+    """Raise naming ``name`` if ``frame`` is not a non-empty DataFrame holding every one of ``columns``."""
+    check_frame(name, frame, columns)
 
 
 def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:

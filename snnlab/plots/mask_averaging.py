@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from snnlab.analysis.mask_averaging import default_methods, relative_noise
 from snnlab.dropout import method_info
 from snnlab.plots.dropout import require_columns
-from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.plots.style import TEMPLATE, method_color, rgba
 
 TRAINING_LABELS: dict[str, str] = {
     "train_loss": "final training loss",
@@ -34,12 +34,6 @@ TRAINING_LABELS: dict[str, str] = {
 def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title, height=height, legend=dict(orientation="h", y=-0.2))
     return fig
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha:.2f})"
 
 
 def _single(name: str, frame: pd.DataFrame, column: str) -> object:
@@ -160,7 +154,7 @@ def equivalent_p_figure(
     if rows.empty:
         raise ValueError("table has no per_step rows; build it with noise_table")
     Ts = sorted(rows["T"].unique())
-    shades = [_rgba(method_color(per_step), 0.35 + 0.65 * i / max(len(Ts) - 1, 1)) for i in range(len(Ts))]
+    shades = [rgba(method_color(per_step), 0.35 + 0.65 * i / max(len(Ts) - 1, 1)) for i in range(len(Ts))]
     fig = go.Figure()
     p_all = np.sort(table["p"].unique())
     fig.add_scatter(x=p_all, y=p_all, mode="lines", name=f"{method_info(consistent).label} (p' = p)",

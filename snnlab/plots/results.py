@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from snnlab.plots.dropout import require_columns
 from snnlab.plots.neurons import ArrayLike, as_array
-from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.plots.style import TEMPLATE, method_color, rgba
 
 METRIC_LABELS: dict[str, str] = {
     "train_loss": "training loss",
@@ -39,12 +39,6 @@ VERDICT_COLORS = {"helps": "#2a9d8f", "hurts": "#e76f51", "equivalent": "#457b9d
 def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title, height=height, legend=dict(orientation="h", y=-0.2))
     return fig
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
 
 
 def _order(values: pd.Series, order: Sequence[str] | None) -> list:
@@ -92,7 +86,7 @@ def curves_figure(
                 if agg["std"].notna().any():
                     x = np.concatenate([agg["epoch"], agg["epoch"][::-1]])
                     y = np.concatenate([agg["mean"] + std, (agg["mean"] - std)[::-1]])
-                    fig.add_scatter(x=x, y=y, fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
+                    fig.add_scatter(x=x, y=y, fill="toself", fillcolor=rgba(color, 0.15), line=dict(width=0),
                                     hoverinfo="skip", showlegend=False, legendgroup=str(g), row=r, col=c)
                 fig.add_scatter(x=agg["epoch"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
                                 showlegend=show, line=dict(color=color), marker=dict(size=4), row=r, col=c)
@@ -163,7 +157,7 @@ def metric_vs_p_figure(
                 fig.add_scatter(x=[None], y=[None], mode="lines", name=f"{g} (p = 0)", legendgroup=str(g),
                                 showlegend=c == 1, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c)
                 if not np.isnan(s):
-                    fig.add_hrect(y0=m - s, y1=m + s, fillcolor=_rgba(color, 0.08), line_width=0, row=1, col=c,
+                    fig.add_hrect(y0=m - s, y1=m + s, fillcolor=rgba(color, 0.08), line_width=0, row=1, col=c,
                                   exclude_empty_subplots=False)
                 continue
             fig.add_scatter(x=agg["p"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
@@ -196,7 +190,7 @@ def results_table_figure(table: pd.DataFrame, *, group: str = "method", scale: f
         table["verdict"].astype(str).tolist(),
     ]
     header = [group, "seeds", "mean ± std", "difference [95% CI]", "Welch p", "Holm p", "Hedges g", "verdict"]
-    fill = [[_rgba(method_color(str(g)), 0.15) for g in table[group]]] + [["white"] * len(table)] * (len(header) - 1)
+    fill = [[rgba(method_color(str(g)), 0.15) for g in table[group]]] + [["white"] * len(table)] * (len(header) - 1)
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"),
                              cells=dict(values=cells, align="left", fill_color=fill)))
     return _finish(fig, title, 60 + 30 * (len(table) + 2))

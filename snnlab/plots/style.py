@@ -45,4 +45,11 @@ def __getattr__(name: str) -> dict[str, str]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ANN_COLOR", "TEMPLATE", "UNKNOWN_COLOR", "method_color", "method_colors"]
+__all__ = ["ANN_COLOR", "TEMPLATE", "UNKNOWN_COLOR", "method_color", "method_colors", "rgba"]
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    """``"#rrggbb"`` with opacity ``alpha`` as a plotly ``rgba(...)`` colour (bands, shaded areas)."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha:.2f})"
