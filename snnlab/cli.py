@@ -1,4 +1,5 @@
-"""The ``snnlab`` command line: ``run`` (the notebooks), ``train`` (one trial), ``sweep`` (a grid of trials), ``results``, ``bench``.
+"""The ``snnlab`` command line: ``run`` (the notebooks), ``train`` (one trial), ``sweep`` (a grid of trials), ``results``
+(list the store; ``export``/``import``/``verify`` a shipped results artefact), ``bench``.
 
 ``python -m snnlab ...`` is the same program. Invalid arguments exit with status 2 and a
 message naming the argument; a failed notebook or trial exits with status 1.
@@ -20,8 +21,9 @@ EXIT_USAGE = 2
 BENCH_KINDS = ("dropout", "lif", "step", "population")
 
 
-def _add_store(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default=None,
+def _add_store(parser: argparse.ArgumentParser, *, inherit: bool = False) -> None:
+    """``--store``; ``inherit``: a sub-subcommand's flag that leaves the parent's value when not given."""
+    parser.add_argument("--store", default=argparse.SUPPRESS if inherit else None,
                         help="results database (default: runs/results.sqlite)")
 
 
@@ -110,8 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--keep-going", action="store_true", help="continue after a failing trial")
     _add_tuning(sweep, overrides=True)
 
-    results = sub.add_parser("results", help="table of the trials in the results store")
+    results = sub.add_parser("results", help="table of the trials in the results store (default); export, import or "
+                                             "verify a shipped results artefact (results/<profile>/)")
     _add_store(results)
+    actions = results.add_subparsers(dest="action", metavar="{list,export,import,verify}")
+    listing = actions.add_parser("list", help="table of the trials in the results store (the default)")
+    _add_store(listing, inherit=True)
+    export = actions.add_parser("export", help="write the store's finished trials as a text artefact with a manifest")
+    export.add_argument("out_dir", metavar="OUT_DIR", help="artefact folder, e.g. results/paper")
+    _add_store(export, inherit=True)
+    export.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                        help="the profile the results belong to (its definition goes into the manifest)")
+    export.add_argument("--command", dest="run_command", default=None, metavar="TEXT",
+                        help="the command that produced the results, recorded in the manifest, e.g. "
+                             "'snnlab run --profile paper --device cuda'")
+    export.add_argument("--wall-seconds", type=float, default=None, help="how long that command ran, in seconds")
+    load = actions.add_parser("import", help="load an artefact into the store (trials already there are kept)")
+    load.add_argument("artefact", metavar="DIR", help="artefact folder, e.g. results/paper")
+    _add_store(load, inherit=True)
+    verify = actions.add_parser("verify", help="re-train a random sample of an artefact's trials and compare each with "
+                                               "its stored test accuracy (yardstick: the seed-to-seed spread); "
+                                               "exit status 1 when one lands outside it")
+    verify.add_argument("artefact", metavar="DIR", help="artefact folder, e.g. results/paper")
+    verify.add_argument("--sample", type=int, required=True, help="how many trials to re-train")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random choice of trials (default 0)")
+    verify.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    verify.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
 
     bench = sub.add_parser("bench", help="micro-benchmarks: dropout methods, LIF layer, training step, populations")
     bench.add_argument("what", choices=BENCH_KINDS,
@@ -269,6 +295,13 @@ RESULT_COLUMNS = ("dataset", "model", "method", "p", "seed", "T", "epochs", "tra
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    """``snnlab results [list|export|import|verify]``: the action's handler (listing by default)."""
+    actions = {"list": cmd_results_list, "export": cmd_results_export, "import": cmd_results_import,
+               "verify": cmd_results_verify}
+    return actions[getattr(args, "action", None) or "list"](args)
+
+
+def cmd_results_list(args: argparse.Namespace) -> int:
     """Print one line per stored trial."""
     from snnlab.study.store import ResultsStore
 
@@ -286,6 +319,55 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"{len(frame)} trial(s) in {path}")
     return 0
+
+
+def cmd_results_export(args: argparse.Namespace) -> int:
+    """Export the store's finished trials into OUT_DIR (``snnlab.study.artefact.export_results``)."""
+    from snnlab.study.artefact import export_results
+    from snnlab.study.store import ResultsStore
+
+    path = _store_path(args.store)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results store at {path}; give its path with --store")
+    manifest = export_results(ResultsStore(path), Path(args.out_dir), profile=args.profile, command=args.run_command,
+                              wall_seconds=args.wall_seconds)
+    data = manifest.data
+    sizes = ", ".join(f"{name} {entry['bytes'] / 1e3:,.1f} kB" for name, entry in sorted(data["files"].items()))
+    print(f"exported {data['trials']} trial(s) ({data['epoch_rows']} epoch rows) from {path} to {manifest.path}: {sizes}")
+    if data["stale_trials_left_out"]:
+        print(f"left out {data['stale_trials_left_out']} trial(s) stored by an earlier spec version")
+    return 0
+
+
+def cmd_results_import(args: argparse.Namespace) -> int:
+    """Load an artefact into the store (``snnlab.study.artefact.import_results``)."""
+    from snnlab.study.artefact import import_results, read_manifest
+    from snnlab.study.store import ResultsStore
+
+    read_manifest(args.artefact)  # not an artefact: say so before a store file is created
+    report = import_results(args.artefact, ResultsStore(_store_path(args.store)))
+    print(report.summary())
+    return 0
+
+
+VERIFY_SHOWN = ("key", "trial", "stored_test_acc", "retrained_test_acc", "difference", "seed_spread", "seeds",
+                "within_spread", "retrained_device")
+
+
+def cmd_results_verify(args: argparse.Namespace) -> int:
+    """Re-train a sample of an artefact's trials; print the comparison and a summary (status 1 when one lands
+    outside its seed spread)."""
+    from snnlab.study.artefact import verify_results, verify_summary
+
+    frame = verify_results(args.artefact, sample=args.sample, seed=args.seed, device=args.device,
+                           data_root=args.data_root, progress=True)
+    shown = frame[list(VERIFY_SHOWN)].copy()
+    shown["key"] = shown["key"].str[:12]
+    shown["within_spread"] = shown["within_spread"].map(lambda v: "n/a" if v is pd.NA else ("yes" if v else "NO"))
+    with pd.option_context("display.width", 200, "display.max_rows", None, "display.max_columns", 20):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(verify_summary(frame))
+    return EXIT_FAILED if frame["within_spread"].eq(False).any() else 0
 
 
 def _names(name: str, text: str) -> tuple[str, ...]:

@@ -363,3 +363,64 @@ def test_train_help_lists_the_registered_dropout_methods(capsys) -> None:
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
     assert re.search(r"--method METHOD dropout method \(registry key\): " + re.escape(" | ".join(available())), text)
+
+
+def _tiny_store(path: Path) -> ResultsStore:
+    """Two seeds of a tiny digits trial, trained for real (about a second)."""
+    from snnlab.study import TrialSpec, run_trials
+
+    base = TrialSpec(dataset="digits", sizes=(16,), T=4, epochs=1, train_subset=200, test_subset=100, device="cpu")
+    store = ResultsStore(path)
+    run_trials([base, base.replace(seed=1)], store, progress=False)
+    return store
+
+
+def test_results_export_import_and_verify(tmp_path, capsys) -> None:
+    source = _tiny_store(tmp_path / "source.sqlite")
+    out = tmp_path / "results" / "smoke"
+    assert main(["results", "export", str(out), "--store", str(source.path), "--profile", "smoke",
+                 "--command", "snnlab sweep --config tiny.yaml", "--wall-seconds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert f"exported 2 trial(s) (2 epoch rows) from {source.path} to {out}" in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["profile"]["name"] == "smoke" and manifest["command"] == "snnlab sweep --config tiny.yaml"
+    assert manifest["wall_seconds"] == 3.0
+
+    target = tmp_path / "target.sqlite"
+    assert main(["results", "import", str(out), "--store", str(target)]) == 0
+    assert f"2 trial(s) in {out}: 2 imported, 0 already in {target}" in capsys.readouterr().out
+    assert main(["results", "--store", str(target), "import", str(out)]) == 0  # --store before the action
+    assert "0 imported, 2 already in" in capsys.readouterr().out
+    assert sorted(ResultsStore(target).frame()["key"]) == sorted(source.frame()["key"])
+    for argv in (["results", "--store", str(target)], ["results", "list", "--store", str(target)]):
+        assert main(argv) == 0  # listing stays the default
+        assert f"2 trial(s) in {target}" in capsys.readouterr().out
+
+    assert main(["results", "verify", str(out), "--sample", "2", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "retrained_test_acc" in printed and printed.count(" yes ") == 2
+    assert "2 of 2 re-trained trial(s) landed within the stored seed-to-seed spread" in printed
+
+
+def test_results_actions_fail_in_one_line(tmp_path, capsys) -> None:
+    missing = tmp_path / "none.sqlite"
+    cases = [
+        (["results", "export", str(tmp_path / "out"), "--store", str(missing)], "no results store at"),
+        (["results", "import", str(tmp_path), "--store", str(missing)], "not a results artefact"),
+        (["results", "verify", str(tmp_path), "--sample", "1"], "not a results artefact"),
+    ]
+    for argv, names in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert names in err and err.startswith("snnlab results: error: ") and err.count("\n") == 1
+    assert not missing.exists()
+
+    store = _tiny_store(tmp_path / "r.sqlite")
+    out = tmp_path / "art"
+    assert main(["results", "export", str(out), "--store", str(store.path)]) == 0
+    assert main(["results", "verify", str(out), "--sample", "0"]) == 2
+    assert "sample=0" in capsys.readouterr().err
+    (out / "trials.jsonl").write_text((out / "trials.jsonl").read_text().replace('"seed":1', '"seed":2'))
+    assert main(["results", "import", str(out), "--store", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "trials.jsonl does not match the manifest" in err and "Traceback" not in err and err.count("\n") == 1

@@ -5,6 +5,7 @@ Public names (pinned in docs/architecture.md): ``TrialSpec``, ``ResultsStore``, 
 ``get_profile``, ``notebook_config``, ``StudyConfig``.
 """
 
+from snnlab.study.artefact import export_results, import_results, verify_results
 from snnlab.study.profiles import PROFILES, Profile, StudyConfig, get_profile, notebook_config
 from snnlab.study.runner import RunReport, TrainedTrial, TrialFailed, run_trial, run_trials, train_trial
 from snnlab.study.spec import TrialSpec, grid
@@ -23,8 +24,11 @@ __all__ = [
     "TrialFailed",
     "TrialResult",
     "TrialSpec",
+    "export_results",
     "grid",
+    "import_results",
     "run_trial",
     "run_trials",
     "train_trial",
+    "verify_results",
 ]

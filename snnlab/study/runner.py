@@ -42,7 +42,8 @@ class TrialFn(Protocol):
 
 
 def environment() -> dict[str, Any]:
-    """Library versions and host of this process (stored with every trial for provenance)."""
+    """Library versions, host and GPU model (None without CUDA) of this process (stored with every
+    trial for provenance)."""
     import numpy
     import torch
 
@@ -57,6 +58,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "host": socket.gethostname(),
         "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
 
 
