@@ -64,3 +64,20 @@ def test_training_comparison_uses_the_store(tmp_path: Path) -> None:
     again = _run("04_training_comparison.ipynb", tmp_path / "again", store)
     text2 = "".join(cell_text(c.outputs) for c in again.cells if c.cell_type == "code")
     assert len(ResultsStore(store)) == n_trials and text2.count(": 0 trained, ") == 2
+
+
+def test_training_comparison_reads_shipped_results_instead_of_training(tmp_path: Path, monkeypatch) -> None:
+    """With an artefact under ``$SNNLAB_RESULTS/<profile>/`` notebook 04 imports it and trains nothing."""
+    from snnlab.study import ResultsStore, export_results
+
+    first = tmp_path / "first.sqlite"
+    (tmp_path / "a").mkdir()
+    _run("04_training_comparison.ipynb", tmp_path / "a", first)
+    export_results(ResultsStore(first), tmp_path / "results" / "smoke", profile="smoke")
+    monkeypatch.setenv("SNNLAB_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "b").mkdir()
+    ran = _run("04_training_comparison.ipynb", tmp_path / "b", tmp_path / "fresh.sqlite")
+    text = "".join(cell_text(c.outputs) for c in ran.cells if c.cell_type == "code")
+    n = len(ResultsStore(first))
+    assert f"{n} trial(s) in " in text and f": {n} imported, 0 already in" in text
+    assert text.count(": 0 trained, ") == 2  # both stages come from the artefact

@@ -242,3 +242,15 @@ def test_read_artefact_gives_the_trials_in_key_order(artefact) -> None:
     standard = next(t for t in art.trials if t["key"] == SPECS[2].key)
     assert [row["epoch"] for row in art.epochs[standard["key"]]] == [1, 2]
     assert "val_acc" not in art.epochs[SPECS[0].key][0]  # a metric a trial never measured stays out
+
+
+def test_shipped_results_are_found_by_profile(tmp_path, monkeypatch) -> None:
+    from snnlab.study.artefact import MANIFEST_FILE, RESULTS_ENV, shipped_results
+
+    (tmp_path / "paper").mkdir()
+    assert shipped_results("paper", tmp_path) is None  # a folder without a manifest is not an artefact
+    (tmp_path / "paper" / MANIFEST_FILE).write_text("{}")
+    assert shipped_results("paper", tmp_path) == tmp_path / "paper"
+    assert shipped_results("quick", tmp_path) is None
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    assert shipped_results("paper") == tmp_path / "paper"

@@ -71,3 +71,9 @@ def test_quick_comparison_is_small_and_overridable(tmp_path) -> None:
     fewer = notebook_config("quick", device="cpu", epochs=3, seeds=2, data_root=tmp_path)
     (small,) = fewer.comparison_designs()
     assert small.epochs == {"digits": 3} and small.seeds == (0, 1)
+
+
+def test_load_shipped_results_says_when_there_are_none(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SNNLAB_RESULTS", str(tmp_path))
+    cfg = notebook_config("smoke", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    assert "no shipped results for profile 'smoke'" in cfg.load_shipped_results()

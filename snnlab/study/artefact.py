@@ -475,6 +475,22 @@ def read_artefact(path: str | os.PathLike[str]) -> Artefact:
 
 
 # ---------------------------------------------------------------------- import
+RESULTS_ENV = "SNNLAB_RESULTS"  # where shipped artefacts live: <root>/<profile>/ (default: the repository's results/)
+_REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+def shipped_results(profile: str, root: str | os.PathLike[str] | None = None) -> Path | None:
+    """The shipped artefact of ``profile`` (``<root>/<profile>/`` holding a ``manifest.json``), or None.
+
+    ``root``: given, else ``$SNNLAB_RESULTS``, else the repository's ``results/`` (absent in an
+    installed copy: None)."""
+    if root is None:
+        env = os.environ.get(RESULTS_ENV, "").strip()
+        root = Path(env).expanduser() if env else _REPO_RESULTS
+    path = Path(root) / profile
+    return path if (path / MANIFEST_FILE).is_file() else None
+
+
 def import_results(path: str | os.PathLike[str], store: ResultsStore) -> ImportReport:
     """Load the artefact in folder ``path`` into ``store``; returns what was imported and skipped.
 

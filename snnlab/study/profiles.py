@@ -230,6 +230,17 @@ class StudyConfig:
         """The results store at ``store_path``."""
         return ResultsStore(self.store_path)
 
+    def load_shipped_results(self) -> str:
+        """Import this profile's shipped results (``results/<profile>/``, or ``$SNNLAB_RESULTS``; see
+        ``snnlab.study.artefact``) into the store, so that the notebooks train only what they lack;
+        returns one line saying what was imported (or that nothing is shipped for the profile)."""
+        from snnlab.study.artefact import import_results, shipped_results
+
+        path = shipped_results(self.profile)
+        if path is None:
+            return f"no shipped results for profile {self.profile!r}: every trial not in the store is trained"
+        return import_results(path, self.store()).summary()
+
     def network_spec(self, setting: Setting) -> TrialSpec:
         """The base spec of a comparison ``setting``: its dataset's profile settings, its network (the
         reference networks with their own neuron and encoding; the CNN with channels (32, 64) before
