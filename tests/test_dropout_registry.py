@@ -198,6 +198,7 @@ def test_a_registered_method_appears_in_every_catalogue(throwaway, capsys):
     from snnlab.explorers import describe_conditions
     from snnlab.plots.style import method_color
     from snnlab.study import TrialSpec
+    from snnlab.study.comparison import ComparisonDesign, Setting, condition_specs
     from snnlab.widgets import MaskStatsExplorer, spike_methods
 
     left, right = (("side", "left"),), (("side", "right"),)
@@ -221,8 +222,10 @@ def test_a_registered_method_appears_in_every_catalogue(throwaway, capsys):
     # statistics and the comparison grid
     assert ("throwaway", left) in statistics.study_conditions() and ("throwaway", right) in statistics.SNN_AWARE_CONDITIONS
     assert statistics.condition_label("throwaway", right) == "throwaway_right"
+    design = ComparisonDesign(settings=(Setting("digits", "spiking_mlp"),), conditions=statistics.study_conditions(),
+                              p_grid=(0.3,), seeds=(0,), val_fraction=0.2)
     base = TrialSpec(dataset="digits", sizes=(16,), T=2, epochs=1, device="cpu")
-    specs = statistics.comparison_specs(base, p_values=[0.3], seeds=[0])
+    specs = condition_specs(design, lambda setting: base, {design.settings[0]: base.lr})
     assert {s.method_options for s in specs if s.method == "throwaway"} == {left, right}
     # the command line, in process
     with pytest.raises(SystemExit) as exit_info:

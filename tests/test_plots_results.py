@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from snnlab.analysis import importance as imp
-from snnlab.analysis import statistics as st
 
 
 def test_result_figures_build_from_tidy_frames() -> None:
@@ -30,8 +29,6 @@ def test_result_figures_build_from_tidy_frames() -> None:
     assert len(plots.curves_figure(hist, metrics=("test_acc",), facet="setting", order=["none", "none"]).data) == 4
     vs_p = plots.metric_vs_p_figure(frame, facet="setting")
     assert any(t.name == "none (p = 0)" for t in vs_p.data)
-    table = st.compare_to_baseline(frame, metric="test_acc", group="label")
-    assert list(plots.results_table_figure(table, group="label").data[0].cells.values[0]) == ["none", "standard"]
     membership = imp.top_k_membership({"a": [3.0, 2.0, 1.0], "b": [1.0, 2.0, 3.0]}, 2)
     heat = plots.membership_heatmap(membership)
     assert np.isnan(heat.data[0].z[0][list(membership.columns).index(2)])  # neuron 2 is not in a's top-2

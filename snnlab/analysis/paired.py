@@ -3,9 +3,9 @@ paired t and Wilcoxon tests, Holm over the pre-registered family of distinct met
 test (TOST) against a stated margin, a verdict per method and the sentences that report it.
 
 Why paired: all conditions of one seed share initial weights and batch order, so the seed-to-seed
-spread cancels in the per-seed difference ``metric(method) - metric(baseline)``; Welch's unpaired
-test (``statistics.welch_test``) throws that pairing away. Why a family of distinct methods: on an
-MLP ``dropout2d`` is bit for bit ``standard`` (and ``feature_alpha`` is ``alpha``); a duplicate is
+spread cancels in the per-seed difference ``metric(method) - metric(baseline)``; an unpaired
+test (Welch's, which this study used before) would throw that pairing away. Why a family of
+distinct methods: on an MLP ``dropout2d`` is bit for bit ``standard`` (and ``feature_alpha`` is ``alpha``); a duplicate is
 one experiment, not two, so it is shown once and counts once in Holm's correction. Why TOST: the
 effects are tenths of a point, so "no significant difference" is not evidence of no difference;
 only an interval inside ``±margin`` says "equivalent". Holm's procedure is ``statistics.holm``

@@ -31,7 +31,6 @@ from snnlab.plots.results import (
     metric_vs_p_figure,
     paired_forest_figure,
     probability_map_figure,
-    results_table_figure,
     stability_figure,
     top_ids_figure,
 )
@@ -66,7 +65,6 @@ __all__ = [
     "metric_vs_p_figure",
     "paired_forest_figure",
     "probability_map_figure",
-    "results_table_figure",
     "stability_figure",
     "top_ids_figure",
 ]

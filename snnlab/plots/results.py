@@ -168,34 +168,6 @@ def metric_vs_p_figure(
     return _finish(fig, title, 460)
 
 
-def results_table_figure(table: pd.DataFrame, *, group: str = "method", scale: float = 100.0, unit: str = "%",
-                         title: str = "Test accuracy vs the base SNN") -> go.Figure:
-    """The ``compare_to_baseline`` table as a plotly table: mean ± std, difference with 95% CI,
-    Welch p, Holm p, Hedges' g and the verdict."""
-    require_columns("table", table, [group, "n", "mean", "std", "diff", "diff_ci_low", "diff_ci_high", "p_value",
-                                     "p_holm", "hedges_g", "verdict"])
-
-    def num(x: float, fmt: str) -> str:
-        return "—" if pd.isna(x) else format(x, fmt)
-
-    cells = [
-        table[group].astype(str).tolist(),
-        table["n"].astype(int).astype(str).tolist(),
-        [f"{num(m * scale, '.2f')} ± {num(s * scale, '.2f')}{unit}" for m, s in zip(table["mean"], table["std"])],
-        [f"{num(d * scale, '+.2f')} [{num(lo * scale, '+.2f')}, {num(hi * scale, '+.2f')}]"
-         for d, lo, hi in zip(table["diff"], table["diff_ci_low"], table["diff_ci_high"])],
-        [num(p, ".3g") for p in table["p_value"]],
-        [num(p, ".3g") for p in table["p_holm"]],
-        [num(g, "+.2f") for g in table["hedges_g"]],
-        table["verdict"].astype(str).tolist(),
-    ]
-    header = [group, "seeds", "mean ± std", "difference [95% CI]", "Welch p", "Holm p", "Hedges g", "verdict"]
-    fill = [[rgba(method_color(str(g)), 0.15) for g in table[group]]] + [["white"] * len(table)] * (len(header) - 1)
-    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"),
-                             cells=dict(values=cells, align="left", fill_color=fill)))
-    return _finish(fig, title, 60 + 30 * (len(table) + 2))
-
-
 def paired_forest_figure(table: pd.DataFrame, *, facet: str | None = "setting", scale: float = 100.0,
                          unit: str = "pp", title: str = "Difference to the base network, paired by seed") -> go.Figure:
     """The tuned comparison at a glance (a ``snnlab.analysis.paired.compare_paired`` table): per
