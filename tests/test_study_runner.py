@@ -3,6 +3,8 @@ crash safety, real tiny trials."""
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -17,7 +19,7 @@ import pandas as pd
 import pytest
 
 from snnlab.study import ResultsStore, TrainedTrial, TrialFailed, TrialSpec, grid, run_trial, run_trials, train_trial
-from snnlab.study.store import TrialResult
+from snnlab.study.store import ResultNotSaved, StoreError, TrialResult, load_result_file, new_owner
 
 TESTS = Path(__file__).resolve().parent
 
@@ -132,7 +134,7 @@ def test_a_sweep_killed_midway_resumes_without_loss_or_duplicates(tmp_path) -> N
                 with sqlite3.connect(store_path, timeout=30) as conn:
                     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                     if "trials" in tables:
-                        done = conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+                        done = conn.execute("SELECT COUNT(*) FROM trials WHERE status = 'done'").fetchone()[0]
             if done >= 6:
                 break
             time.sleep(0.05)
@@ -146,6 +148,8 @@ def test_a_sweep_killed_midway_resumes_without_loss_or_duplicates(tmp_path) -> N
     store = ResultsStore(store_path)
     assert store.integrity_check() == "ok"
     assert len(store) == 6
+    stale = store.running()  # the killed process's claim on seed 6: its owner is gone, so it is taken over
+    assert stale["key"].tolist() == [sweep_specs(12)[6].key] and stale["owner"].str.contains(f":{proc.pid}:").all()
     resume = CountingTrial()
     report = run_trials(sweep_specs(12), store, trial_fn=resume, progress=False)
     assert (report.trained, report.reused, len(resume.calls)) == (6, 6, 6)
@@ -156,6 +160,7 @@ def test_a_sweep_killed_midway_resumes_without_loss_or_duplicates(tmp_path) -> N
     hist = store.history()
     assert len(hist) == 12 * 3 and not hist.duplicated(["key", "epoch"]).any()
     assert (hist.groupby("key")["epoch"].apply(sorted).map(tuple) == (1, 2, 3)).all()
+    assert store.running().empty
 
 
 def test_run_trial_trains_a_real_tiny_network_deterministically(tiny_trial: dict[str, Any]) -> None:
@@ -272,3 +277,123 @@ def test_the_spec_records_the_neuron_and_encoding_the_model_runs(model: str, neu
     built = build_trial_model(spec, (1, 8, 8), 10)
     assert (spec.neuron, spec.encoding) == (neuron, encoding)
     assert (built.blocks[0].neuron.key, built.encoding) == (neuron, encoding)
+
+
+# ---------------------------------------------------------------------- claims and results kept
+def test_trials_claimed_by_a_live_process_are_left_to_it_and_stale_claims_taken_over(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite", claim_timeout=30.0)
+    specs = sweep_specs(4)
+    other = new_owner()
+    assert store.claim(specs[1], other) and store.claim(specs[2], other)
+    with sqlite3.connect(store.path) as conn:  # the claim on seed 2 has not been refreshed for too long
+        conn.execute("UPDATE trials SET heartbeat = heartbeat - 31 WHERE key = ?", (specs[2].key,))
+    first = CountingTrial()
+    report = run_trials(specs, store, trial_fn=first, progress=False)
+    assert sorted(first.calls) == sorted(s.key for s in (specs[0], specs[2], specs[3]))
+    assert report.trained == 3 and report.elsewhere == [specs[1]] and report.ok
+    assert "1 being trained by another process" in report.summary()
+    assert store.running()["owner"].tolist() == [other]
+    with sqlite3.connect(store.path) as conn:  # the store records who trained each trial
+        owners = dict(conn.execute("SELECT key, owner FROM trials WHERE status = 'done'").fetchall())
+    assert len(set(owners.values())) == 1 and other not in owners.values()
+    store.put(fake_result(specs[1]))  # the other process finishes: a rerun has nothing left to do
+    again = CountingTrial()
+    assert run_trials(specs, store, trial_fn=again, progress=False).reused == 4 and again.calls == []
+
+
+def test_a_failing_trial_releases_its_claim_and_heartbeats_keep_claims_alive(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite", claim_timeout=0.2)
+    specs = sweep_specs(2)
+    beats: list[tuple[float, float]] = []
+
+    def slow(spec: TrialSpec, *, data_root: str | None = None, progress: bool = False) -> TrialResult:
+        time.sleep(0.5)  # longer than claim_timeout: only the heartbeat thread keeps the claim
+        row = store.running().iloc[0]
+        beats.append((row["started_at"], row["heartbeat"]))
+        assert not store.claim(spec, new_owner())  # still live for everybody else
+        if spec.seed == 1:
+            raise RuntimeError("boom")
+        return fake_result(spec)
+
+    report = run_trials(specs, store, trial_fn=slow, progress=False, keep_going=True)
+    assert report.trained == 1 and [s.seed for s, _ in report.failed] == [1]
+    assert all(beat > started for started, beat in beats)
+    assert store.running().empty and store.has(specs[0]) and not store.has(specs[1])
+
+
+def test_a_result_the_store_cannot_take_is_kept_and_reported(tmp_path, monkeypatch) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    specs = sweep_specs(3)
+
+    def disk_full_for_seed_1(self, row, epoch_rows):
+        if row["seed"] == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(self, row, epoch_rows)
+
+    real_write = ResultsStore._write
+    monkeypatch.setattr(ResultsStore, "_write", disk_full_for_seed_1)
+    with pytest.raises(TrialFailed, match="disk is full.*kept in") as info:
+        run_trials(specs, store, trial_fn=CountingTrial(), progress=False)
+    assert isinstance(info.value.__cause__, ResultNotSaved)
+    kept = info.value.__cause__.saved_to
+    assert kept.parent == tmp_path and load_result_file(kept).spec == specs[1]
+    assert store.has(specs[0]) and not store.has(specs[1]) and store.running().empty
+    report = run_trials(specs, store, trial_fn=CountingTrial(), progress=False, keep_going=True)
+    assert report.trained == 1 and [s.seed for s, _ in report.failed] == [1]
+    saved = Path(report.failed[0][1].split("kept in ")[1].split(" ")[0])
+    assert saved.is_file() and load_result_file(saved).final == fake_result(specs[1]).final
+    monkeypatch.undo()
+    assert store.put(load_result_file(saved)) and len(store) == 3
+
+
+def test_run_trials_validates_the_store_before_training(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    for extra in ("", "-wal", "-shm"):
+        Path(f"{store.path}{extra}").unlink(missing_ok=True)
+    store.path.write_bytes(b"garbage" * 100)  # the file went bad after the store was opened
+    calls = CountingTrial()
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        run_trials(sweep_specs(2), store, trial_fn=calls, progress=False)
+    assert calls.calls == []
+
+
+def _logged_trial(spec: TrialSpec, *, log: str, data_root: str | None = None, progress: bool = False) -> TrialResult:
+    """run_trial that first appends the trial's key to ``log`` (one line per training started)."""
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()} {spec.key}\n")
+    return run_trial(spec, data_root=data_root, progress=progress)
+
+
+def _sweep_worker(store_path: str, log: str, specs: list[TrialSpec], start: Any) -> None:
+    """One of several processes sweeping the same store (started together at ``start``, a barrier)."""
+    import torch
+
+    torch.set_num_threads(1)
+    store = ResultsStore(store_path)
+    start.wait(timeout=60)
+    run_trials(specs, store, trial_fn=functools.partial(_logged_trial, log=log), progress=False, executor="local")
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_concurrent_sweeps_on_one_store_train_each_trial_exactly_once(tmp_path, workers: int) -> None:
+    # the plain-loop LIF: no C kernel to compile in every fresh process
+    base = TrialSpec(dataset="digits", sizes=(16,), T=4, epochs=1, train_subset=200, test_subset=100, device="cpu",
+                     neuron_options={"backend": "loop"})
+    specs = [base.replace(seed=s) for s in range(2 * workers)]
+    store_path, log = str(tmp_path / "r.sqlite"), str(tmp_path / "trained.log")
+    ResultsStore(store_path)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_sweep_worker, args=(store_path, log, specs[i:] + specs[:i], start))
+             for i in range(workers)]  # each starts at another trial, then meets the others' claims
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+    assert [proc.exitcode for proc in procs] == [0] * workers
+    lines = Path(log).read_text().split()
+    trained = lines[1::2]
+    assert sorted(trained) == sorted(s.key for s in specs)  # every trial trained, none twice
+    store = ResultsStore(store_path)
+    assert sorted(store.keys()) == sorted(s.key for s in specs) and store.running().empty
+    assert len(store.history()) == len(specs)

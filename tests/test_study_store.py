@@ -1,15 +1,30 @@
-"""ResultsStore: round trips, tidy frames and filters, atomic writes, WAL, schema migrations."""
+"""ResultsStore: round trips, tidy frames and filters, atomic writes, WAL, schema migrations, path and
+foreign-database checks, claims, results kept when the store cannot take them."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from snnlab.study import ResultsStore, TrialResult, TrialSpec
-from snnlab.study.store import SCHEMA_VERSION, migrate, schema_version
+from snnlab.study import store as store_module
+from snnlab.study.store import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    ResultNotSaved,
+    StoreError,
+    load_result_file,
+    migrate,
+    new_owner,
+    schema_version,
+)
 
 
 def fake_result(spec: TrialSpec, *, seconds: float = 1.5) -> TrialResult:
@@ -62,13 +77,36 @@ def test_round_trip_of_specs_results_and_histories(tmp_path) -> None:
     assert store.frame(seed=42).empty and store.history(seed=42).empty
 
 
-def test_put_replaces_instead_of_duplicating(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("filters", "named"),
+    [({"p": "abc"}, "filter p"), ({"p": [0.2, "x"]}, "filter p"), ({"p": float("nan")}, "filter p"),
+     ({"seed": 1.5}, "filter seed"), ({"seed": True}, "filter seed"), ({"method": 3}, "filter method"),
+     ({"sizes": "32"}, "filter sizes"), ({"sizes": [32.5]}, "filter sizes"), ({"epochs": None}, "filter epochs"),
+     ({"method": []}, "filter method"), ({"colour": "red"}, "colour"), ({"neuron_options": 3}, "neuron_options")],
+)
+def test_a_filter_that_can_never_match_is_an_error_naming_it(tmp_path, filters, named) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    store.put(fake_result(TrialSpec(method="standard", p=0.2, epochs=1)))
+    with pytest.raises((TypeError, ValueError), match=named):
+        store.frame(**filters)
+    with pytest.raises((TypeError, ValueError), match=named):
+        store.history(**filters)
+    # the right types still filter (an int for a float field, None for an optional one, tuples for sizes)
+    assert len(store.frame(p=[0, 0.2], train_subset=None, sizes=[(128,), [64]], select=None)) == 0
+    assert len(store.frame(p=[0, 0.2], train_subset=None, sizes=[(128,), [64]])) == 1
+
+
+def test_put_never_overwrites_a_finished_trial(tmp_path) -> None:
     store = ResultsStore(tmp_path / "r.sqlite")
     spec = TrialSpec(epochs=4)
-    store.put(fake_result(spec, seconds=1.0))
-    store.put(fake_result(spec, seconds=2.0))
-    assert len(store) == 1 and store.get(spec).seconds == 2.0
+    assert store.put(fake_result(spec, seconds=1.0), owner="me") is True
+    assert store.put(fake_result(spec, seconds=2.0)) is False  # kept as it was
+    assert len(store) == 1 and store.get(spec).seconds == 1.0
     assert len(store.history()) == 4
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT status, owner FROM trials").fetchall() == [("done", "me")]
+    assert store.delete(spec) and store.put(fake_result(spec, seconds=2.0))  # replacing is explicit
+    assert store.get(spec).seconds == 2.0 and len(store.history()) == 4
 
 
 def test_a_trial_is_written_completely_or_not_at_all(tmp_path) -> None:
@@ -185,8 +223,154 @@ def test_migrates_a_version_2_database_and_reads_reference_networks_as_they_ran(
     conn.close()
     store = ResultsStore(path)
     with sqlite3.connect(path) as conn:
-        assert schema_version(conn) == SCHEMA_VERSION == 3
+        assert schema_version(conn) == SCHEMA_VERSION == 4
         assert {"val_fraction", "select", "val_acc", "gap_eval"} <= {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
     frame = store.frame()
     assert frame[["key", "neuron", "encoding", "select"]].values.tolist() == [["oldkey", "first_spike", "latency", "last"]]
     assert len(store.frame(neuron="first_spike")) == 1
+
+
+# ---------------------------------------------------------------------- paths and foreign databases
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of ``folder`` (recursively) and its bytes: what opening a store must not change."""
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_bad_store_paths_are_refused_naming_the_path(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database\n" * 100)
+    regular = tmp_path / "file.txt"
+    regular.write_text("x")
+    before = snapshot(tmp_path)
+    for path, reason in ((folder, "is a directory"), (garbage, "not an SQLite database"),
+                         (regular / "r.sqlite", "is a regular file"), (regular / "sub" / "r.sqlite", "is a regular file")):
+        with pytest.raises(StoreError, match="is a directory|not an SQLite|is a regular file") as info:
+            ResultsStore(path)
+        assert str(path) in str(info.value) and reason in str(info.value) and info.value.path == path
+        assert isinstance(info.value, ValueError)
+    assert snapshot(tmp_path) == before
+    # a truncated database (a valid header, then garbage) is refused as well
+    broken = tmp_path / "broken.sqlite"
+    ResultsStore(broken).put(fake_result(TrialSpec(epochs=1)))
+    broken.write_bytes(broken.read_bytes()[:100] + b"\xff" * 50)
+    for extra in ("-wal", "-shm"):
+        Path(f"{broken}{extra}").unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="broken.sqlite"):
+        ResultsStore(broken)
+    # unwritable: a read-only folder or file (simulated: the tests may run as root, who can write anywhere)
+    monkeypatch.setattr(store_module.os, "access", lambda *args, **kwargs: False)
+    with pytest.raises(StoreError, match=r"new\.sqlite.*not writable"):
+        ResultsStore(tmp_path / "sub" / "new.sqlite")
+    with pytest.raises(StoreError, match="not writable"):
+        ResultsStore(broken)
+    assert not (tmp_path / "sub").exists()
+
+
+def test_foreign_databases_are_refused_and_left_untouched(tmp_path) -> None:
+    unrelated = tmp_path / "notes.sqlite"
+    with sqlite3.connect(unrelated) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        conn.execute("INSERT INTO notes (text) VALUES ('hello')")
+    own_trials = tmp_path / "lab.sqlite"
+    with sqlite3.connect(own_trials) as conn:  # someone else's "trials" table (and even a schema_version)
+        conn.execute("CREATE TABLE trials (key TEXT PRIMARY KEY, patient TEXT, status TEXT)")
+        conn.execute("CREATE TABLE schema_version (version INTEGER)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+    other_app = tmp_path / "app.sqlite"
+    with sqlite3.connect(other_app) as conn:
+        conn.execute("PRAGMA application_id = 1234")
+        conn.execute("CREATE TABLE t (x)")
+    before = snapshot(tmp_path)
+    for path, reason in ((unrelated, "not a snnlab results store"), (own_trials, "not a snnlab results store"),
+                         (other_app, "another application")):
+        with pytest.raises(StoreError, match=reason) as info:
+            ResultsStore(path)
+        assert str(path) in str(info.value) and "not modified" in str(info.value)
+    assert snapshot(tmp_path) == before  # no new tables, no WAL switch, no -wal/-shm files
+
+
+def test_a_newer_store_is_refused_without_writing(tmp_path) -> None:
+    path = tmp_path / "new.sqlite"
+    ResultsStore(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    conn.close()  # the last connection: checkpointed, -wal and -shm removed
+    before = snapshot(tmp_path)
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        ResultsStore(path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_version_3_store_is_migrated_and_marked(tmp_path) -> None:
+    path = tmp_path / "v3.sqlite"
+    spec = TrialSpec(epochs=1)
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=3) == 3
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0  # earlier stores carry no marker
+    conn.close()
+    store = ResultsStore(path)
+    with sqlite3.connect(path) as conn:
+        assert schema_version(conn) == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert {"owner", "heartbeat"} <= {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+    store.put(fake_result(spec))
+    assert store.has(spec) and ResultsStore(path).has(spec)
+
+
+# ---------------------------------------------------------------------- claims
+def test_claims_skip_live_owners_and_take_over_stale_ones(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite", claim_timeout=60.0)
+    spec, other = TrialSpec(epochs=1), TrialSpec(epochs=1, seed=1)
+    me, them = new_owner(), new_owner()
+    assert me != them and me.split(":")[1] == str(os.getpid())
+    assert store.claim(spec, me) and store.claim(spec, me)  # claiming again is fine
+    assert not store.claim(spec, them)  # a live owner keeps it
+    assert not store.has(spec) and len(store) == 0 and store.frame().empty  # a claim is not a result
+    assert store.running()["owner"].tolist() == [me]
+    # stale: no heartbeat for longer than claim_timeout
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE trials SET heartbeat = ? WHERE key = ?", (time.time() - 61, spec.key))
+    assert store.claim(spec, them) and not store.claim(spec, me)
+    assert store.heartbeat([spec, other], them) == 1 and store.heartbeat([spec], me) == 0
+    # an owner process of this host that no longer exists: taken over at once
+    gone = f"{socket.gethostname()}:{2**22 + 12345}:dead"
+    assert store.claim(other, gone) and store.claim(other, me)
+    assert not store.release(other, them) and store.release(other, me) and store.running()["key"].tolist() == [spec.key]
+    # a finished trial is never claimed, whatever happened to its claim
+    assert store.put(fake_result(spec)) and not store.claim(spec, me) and not store.claim(spec, them)
+    assert store.running().empty and not store.release(spec, them) and store.has(spec)
+    with pytest.raises(TypeError, match="owner"):
+        store.claim(other, "")
+    with pytest.raises(ValueError, match="claim_timeout"):
+        ResultsStore(tmp_path / "r.sqlite", claim_timeout=0)
+
+
+# ---------------------------------------------------------------------- results the store cannot take
+def test_a_result_the_store_cannot_take_is_kept_in_a_side_file(tmp_path, monkeypatch) -> None:
+    store = ResultsStore(tmp_path / "r.sqlite")
+    spec = TrialSpec(method="standard", p=0.2, epochs=3)
+    result = fake_result(spec)
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResultsStore, "_write", disk_full)
+    with pytest.raises(ResultNotSaved, match="disk is full") as info:
+        store.put(result)
+    error = info.value
+    assert isinstance(error, OSError) and error.saved_to is not None and error.saved_to.parent == tmp_path
+    assert str(error.saved_to) in str(error) and "r.sqlite" in str(error) and error.result is result
+    monkeypatch.undo()
+    assert not store.has(spec)
+    kept = load_result_file(error.saved_to)
+    assert kept.spec == spec and kept.final == json.loads(json.dumps(result.final))
+    pd.testing.assert_frame_equal(kept.history, result.history, check_dtype=False)
+    assert store.put(kept) and store.get(spec).final["test_acc"] == result.final["test_acc"]
+    # next to the store impossible: into the temporary folder
+    spare = tmp_path / "tmp"
+    spare.mkdir()
+    monkeypatch.setattr(store_module.tempfile, "gettempdir", lambda: str(spare))
+    saved = store_module.keep_result(result, tmp_path / "missing" / "r.sqlite")
+    assert saved is not None and saved.parent == spare and load_result_file(saved).spec == spec

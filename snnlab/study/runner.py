@@ -8,6 +8,12 @@ executor (``local``: in this process; ``ray``: one Ray task per trial), and writ
 the moment it arrives. Only this (the driver) process writes the database; workers just return
 ``TrialResult``s. Because every trial is written in one transaction, a sweep killed at any
 point resumes where it stopped with no lost, duplicated or half-written trial.
+
+Several processes may run sweeps on one store: a trial is claimed in the store (``ResultsStore.claim``)
+right before it is trained (``local``: trial by trial; ``population``: group by group; ``ray``: all
+pending trials when they are submitted), a background thread refreshes the claims' heartbeats, and a
+trial claimed by another live process is left to it (``RunReport.elsewhere``). A result the store
+cannot take is kept in a side file (``ResultNotSaved``) and reported as a failure naming that file.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from snnlab.study.spec import TrialSpec, options_dict
-from snnlab.study.store import ResultsStore, TrialResult
+from snnlab.study.store import ResultNotSaved, ResultsStore, TrialResult, new_owner
 from snnlab.validation import check_choice, check_int
 
 if TYPE_CHECKING:  # torch and the data module are imported lazily at run time (a fast CLI start)
@@ -224,6 +231,7 @@ class RunReport:
     reused: int = 0
     failed: list[tuple[TrialSpec, str]] = field(default_factory=list)
     seconds: float = 0.0
+    elsewhere: list[TrialSpec] = field(default_factory=list)  # claimed by another live process: left to it
 
     def frame(self) -> pd.DataFrame:
         """One row per finished trial of this run (fresh or reused), from the store, in spec order."""
@@ -246,6 +254,8 @@ class RunReport:
     def summary(self) -> str:
         """One line: counts and time."""
         text = f"{len(self.specs)} trial(s): {self.trained} trained, {self.reused} reused from {self.store.path}"
+        if self.elsewhere:
+            text += f", {len(self.elsewhere)} being trained by another process"
         if self.failed:
             text += f", {len(self.failed)} FAILED"
         return text + f" ({self.seconds:.1f} s)"
@@ -259,6 +269,66 @@ def _unique(specs: Iterable[TrialSpec]) -> list[TrialSpec]:
             raise TypeError(f"specs[{i}] must be a TrialSpec, got {type(spec).__name__} ({spec!r})")
         seen.setdefault(spec.key, spec)
     return list(seen.values())
+
+
+class _NotClaimed(Exception):
+    """Raised inside ``run_trials`` for a trial that is finished or claimed by another process (not a failure)."""
+
+
+class _Claims:
+    """This run's claims on the store: taken before training, heartbeats from a background thread,
+    released when a trial fails or the run stops (a finished trial's row becomes ``done``)."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+        self.owner = new_owner()
+        self.held: dict[str, TrialSpec] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="snnlab-claims-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Claims:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for spec in list(self.held.values()):
+            self.drop(spec)
+
+    def _beat(self) -> None:
+        interval = max(0.05, self.store.claim_timeout / 4)
+        while not self._stop.wait(interval):
+            with self._lock:
+                specs = list(self.held.values())
+            try:
+                self.store.heartbeat(specs, self.owner)
+            except Exception:  # noqa: BLE001 - a missed heartbeat is retried; the claim only goes stale later
+                continue
+
+    def take(self, spec: TrialSpec) -> bool:
+        """Claim ``spec``; whether this run may train it."""
+        if not self.store.claim(spec, self.owner):
+            return False
+        with self._lock:
+            self.held[spec.key] = spec
+        return True
+
+    def done(self, spec: TrialSpec) -> None:
+        """``spec``'s result is in the store: nothing left to release."""
+        with self._lock:
+            self.held.pop(spec.key, None)
+
+    def drop(self, spec: TrialSpec) -> None:
+        """Release the claim on ``spec`` (it failed, or the run stops before training it)."""
+        with self._lock:
+            held = self.held.pop(spec.key, None)
+        if held is not None:
+            try:
+                self.store.release(spec, self.owner)
+            except Exception:  # noqa: BLE001 - an unreleased claim goes stale and is taken over later
+                pass
 
 
 def run_trials(
@@ -286,6 +356,11 @@ def run_trials(
     replaces ``run_trial`` (tests use it to count calls; it forces one trial at a time). A failing
     trial stops the run with its error unless ``keep_going``, in which case it is listed in
     ``report.failed``. Finished trials are skipped, so a killed run resumes per trial.
+
+    Each trial is claimed in the store before it is trained; one claimed by another live process is
+    skipped and listed in ``report.elsewhere`` (see the module docstring). The store is validated
+    (``ResultsStore.check``) before anything is trained. A result the store cannot take
+    (``ResultNotSaved``: it is kept in a side file) is a failure like any other, its message naming the file.
     """
     from snnlab.study.executors import run_local, run_populations, run_ray
     from snnlab.study.populations import group_specs, population_size, train_population
@@ -300,42 +375,84 @@ def run_trials(
     fn = trial_fn if trial_fn is not None else run_trial
     data_root = None if data_root is None else os.fspath(data_root)
     specs = _unique(specs)
+    store.check()
     t0 = time.perf_counter()
     done = store.keys()
     todo = [s for s in specs if s.key not in done]
     report = RunReport(specs=specs, store=store, reused=len(specs) - len(todo))
+    claims = _Claims(store)
+
+    def not_claimed(spec: TrialSpec) -> None:
+        if store.has(spec):
+            report.reused += 1
+        else:
+            report.elsewhere.append(spec)
+
+    def claimed(units: list[list[TrialSpec]]) -> list[list[TrialSpec]]:
+        """Each unit reduced to the specs this run claimed; empty units dropped."""
+        out = []
+        for unit in units:
+            mine = []
+            for spec in unit:
+                if claims.take(spec):
+                    mine.append(spec)
+                else:
+                    not_claimed(spec)
+            if mine:
+                out.append(mine)
+        return out
+
+    def claimed_fn(spec: TrialSpec, **kwargs: Any) -> TrialResult:
+        if not claims.take(spec):
+            raise _NotClaimed(spec.key)
+        return fn(spec, **kwargs)
 
     def on_result(result: TrialResult) -> None:
-        store.put(result)
+        try:
+            store.put(result, owner=claims.owner)
+        except ResultNotSaved as error:
+            on_error(result.spec, error)
+            return
+        claims.done(result.spec)
         report.trained += 1
 
     def on_error(spec: TrialSpec, error: BaseException) -> None:
+        if isinstance(error, _NotClaimed):
+            not_claimed(spec)
+            return
+        claims.drop(spec)
         message = f"{type(error).__name__}: {error}"
         if not keep_going:
             raise TrialFailed(spec, message) from error
         report.failed.append((spec, message))
 
     try:
-        if executor == "auto":
-            executor = "population" if todo and trial_fn is None and _on_cuda(todo[0]) else "local"
-        use_populations = executor == "population" or (executor == "ray" and bool(populations))
-        if use_populations and trial_fn is not None:
-            raise ValueError("trial_fn trains one trial at a time; it cannot be combined with populations")
-        if todo and use_populations:
-            size = population_size(todo[0], max_population=max_population, data_root=data_root)
-            groups = group_specs(todo, size)
-            if executor == "population":
-                run_populations(groups, train_population, data_root=data_root, progress=progress,
-                                on_result=on_result, on_error=on_error)
-            else:
-                run_ray(groups, train_population, address=address, num_cpus=num_cpus, data_root=data_root,
-                        progress=progress, on_result=on_result, on_error=on_error, populations=True)
-        elif todo:
-            if executor == "local":
-                run_local(todo, fn, data_root=data_root, progress=progress, on_result=on_result, on_error=on_error)
-            else:
-                run_ray(todo, fn, address=address, num_cpus=num_cpus, data_root=data_root, progress=progress,
-                        on_result=on_result, on_error=on_error)
+        with claims:
+            if executor == "auto":
+                executor = "population" if todo and trial_fn is None and _on_cuda(todo[0]) else "local"
+            use_populations = executor == "population" or (executor == "ray" and bool(populations))
+            if use_populations and trial_fn is not None:
+                raise ValueError("trial_fn trains one trial at a time; it cannot be combined with populations")
+            if todo and use_populations:
+                size = population_size(todo[0], max_population=max_population, data_root=data_root)
+                groups = [list(g) for g in group_specs(todo, size)]
+                if executor == "population":
+                    for group in groups:  # claimed group by group, right before it trains
+                        for mine in claimed([group]):
+                            run_populations([mine], train_population, data_root=data_root, progress=progress,
+                                            on_result=on_result, on_error=on_error)
+                else:
+                    run_ray(claimed(groups), train_population, address=address, num_cpus=num_cpus,
+                            data_root=data_root, progress=progress, on_result=on_result, on_error=on_error,
+                            populations=True)
+            elif todo:
+                if executor == "local":
+                    run_local(todo, claimed_fn, data_root=data_root, progress=progress, on_result=on_result,
+                              on_error=on_error)
+                else:
+                    mine = [spec for unit in claimed([[s] for s in todo]) for spec in unit]
+                    run_ray(mine, fn, address=address, num_cpus=num_cpus, data_root=data_root, progress=progress,
+                            on_result=on_result, on_error=on_error)
     finally:
         report.seconds = time.perf_counter() - t0
     return report
