@@ -153,3 +153,169 @@ def test_stored_specs_of_earlier_versions_read_what_the_reference_networks_ran()
     assert (spec.neuron, spec.encoding, spec.select) == ("first_spike", "latency", "last")
     mlp = TrialSpec(neuron="penalty", encoding="rate")
     assert TrialSpec.from_stored(mlp.to_json()) == mlp
+
+
+# ---------------------------------------------------------------------- complete validation on construction
+@pytest.mark.parametrize(
+    ("fields", "error", "problem"),
+    [
+        ({"model": "spiking_cnn", "sizes": (32,)}, ValueError, "sizes=(32,) is too short for model 'spiking_cnn'"),
+        ({"model": "spiking_cnn", "sizes": (8, 8, 8, 8, 32)}, ValueError, "too small for 4 pooling blocks"),
+        ({"model": "delayed_snn", "sizes": (50, 50)}, ValueError, "3-layer network"),
+        ({"model": "delayed_snn", "neuron_options": {"threshold": 2.0}}, ValueError, "neuron_options={'threshold': 2.0}"),
+        ({"model": "delayed_snn", "model_options": {"tau": -1.0}}, ValueError, "tau=-1.0"),
+        ({"model": "penalty_snn", "encoding_options": {"keep": 0.5}}, ValueError, "give its parameters in model_options"),
+        ({"model": "penalty_snn", "model_options": {"keep": 2.0}}, ValueError, "keep=2.0"),
+        ({"neuron_options": {"beta": 1.5}}, ValueError, "beta=1.5"),
+        ({"neuron_options": {"bogus": 1}}, ValueError, "bogus"),
+        ({"encoding": "rate", "encoding_options": {"gain": -1.0}}, ValueError, "gain=-1.0"),
+        ({"encoding_options": {"gain": 0.5}}, ValueError, "gain"),  # direct encoding takes no options
+        ({"model_options": {"readout": "spikes"}}, ValueError, "readout='spikes'"),
+        ({"model_options": {"bogus": 1}}, (ValueError, TypeError), "bogus"),
+        ({"model_options": {"T": 5}}, ValueError, "model_options['T'] is set by the spec itself; use the field 'T'"),
+        ({"model": "mlp", "model_options": {"dropout_p": 0.5}}, ValueError, "use the field 'p'"),
+        ({"train_subset": 1348}, ValueError, "train_subset=1348 is larger than the 1347 training samples of digits"),
+        ({"test_subset": 451}, ValueError, "test_subset=451 is larger than the 450 test samples of digits"),
+        ({"dataset": "mnist", "train_subset": 60001}, ValueError, "60000 training samples of mnist"),
+        ({"dataset": "fashion-mnist", "test_subset": 10001}, ValueError, "10000 test samples of fashion-mnist"),
+        ({"dataset": "cifar10", "train_subset": 50001}, ValueError, "50000 training samples of cifar10"),
+        ({"train_subset": 1300, "val_fraction": 0.1}, ValueError, "left after val_fraction=0.1"),
+        ({"val_fraction": 0.001}, ValueError, "leaves 0 for validation"),
+    ],
+)
+def test_a_spec_that_could_only_fail_in_training_is_refused_naming_the_trial(fields: dict, error: type,
+                                                                             problem: str) -> None:
+    base = {"method": "dropconnect", "p": 0.3, "seed": 2}
+    if fields.get("model") == "mlp":
+        base["method"] = "standard"
+    spec_fields_ = {**base, **fields}
+    name = (f"trial {spec_fields_.get('model', 'spiking_mlp')}/{spec_fields_['method']} p=0.3 seed=2 "
+            f"on {spec_fields_.get('dataset', 'digits')}: ")
+    with pytest.raises(error) as caught:
+        TrialSpec(**spec_fields_)
+    assert str(caught.value).startswith(name) and problem in str(caught.value), str(caught.value)
+
+
+def test_the_largest_valid_subsets_are_accepted() -> None:
+    from snnlab.data import load_dataset, split_validation
+
+    train, test = load_dataset("digits", "train", device="cpu"), load_dataset("digits", "test", device="cpu")
+    assert TrialSpec(train_subset=len(train), test_subset=len(test)).train_subset == len(train)
+    left, _ = split_validation(train, 0.1)
+    assert TrialSpec(train_subset=len(left), val_fraction=0.1).train_subset == len(left)
+    with pytest.raises(ValueError, match=f"larger than the {len(left)} training samples of digits left after"):
+        TrialSpec(train_subset=len(left) + 1, val_fraction=0.1)
+    assert TrialSpec(dataset="mnist", train_subset=60000, test_subset=10000).test_subset == 10000
+
+
+def _check_table(name: str, root: object) -> None:
+    import torch
+
+    from snnlab.data import load_dataset
+    from snnlab.study.spec import DATASET_SHAPES
+
+    table = DATASET_SHAPES[name]
+    train = load_dataset(name, "train", root=root, device="cpu", download=False, progress=False)
+    test = load_dataset(name, "test", root=root, device="cpu", download=False, progress=False)
+    assert train.input_shape == table.input_shape == test.input_shape
+    assert train.n_classes == table.n_classes
+    assert tuple(torch.bincount(train.y, minlength=train.n_classes).tolist()) == table.train_per_class
+    assert len(test) == table.test_size
+
+
+def test_the_dataset_table_is_what_the_data_module_loads() -> None:
+    from snnlab.data import DATASETS
+    from snnlab.study.spec import DATASET_SHAPES
+
+    assert set(DATASET_SHAPES) == set(DATASETS)
+    _check_table("digits", None)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_the_dataset_table_matches_the_real_data(name: str, shared_data: object) -> None:
+    _check_table(name, shared_data)
+
+
+def test_validation_builds_on_meta_once_per_architecture_and_leaves_the_rng_alone() -> None:
+    import torch
+
+    from snnlab.study.spec import _check_build
+
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    before = _check_build.cache_info()
+    specs = grid(TrialSpec(model="spiking_mlp", sizes=(37, 11), method="temporal", p=0.2), seed=range(20))
+    after = _check_build.cache_info()
+    assert after.misses - before.misses == 1 and len({s.key for s in specs}) == 20
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_a_meta_build_is_fast_and_imports_no_compiler() -> None:
+    # In a fresh process: every model kind validates without importing torch._dynamo or sympy (torch's Python
+    # meta kernels and broadcast_shapes would, seconds), and an uncached build of the paper's largest models
+    # takes well under 50 ms.
+    code = """
+import sys, time
+from snnlab.study import TrialSpec
+from snnlab.study.spec import _check_build
+TrialSpec()
+before = {m for m in ("torch._dynamo", "sympy") if m in sys.modules}
+big = [dict(dataset="cifar10", model="spiking_cnn", sizes=(64, 128, 256, 1024), T=8, method="dropconnect", p=0.3),
+       dict(dataset="cifar10", model="delayed_snn", sizes=(1000,), method="temporal", p=0.3),
+       dict(dataset="mnist", model="penalty_snn", sizes=(800,), method="standard", p=0.3),
+       dict(dataset="mnist", model="spiking_mlp", sizes=(800, 800), encoding="rate", method="membrane", p=0.3),
+       dict(dataset="cifar10", model="cnn", sizes=(32, 64, 256), method="standard", p=0.3),
+       dict(dataset="mnist", model="mlp", sizes=(800,))]
+for kw in big:
+    TrialSpec(**kw)
+worst = 0.0
+for kw in big:
+    times = []
+    for _ in range(3):
+        _check_build.cache_clear()
+        t = time.perf_counter(); TrialSpec(**kw); times.append(time.perf_counter() - t)
+    worst = max(worst, sorted(times)[1])
+print(",".join(sorted({m for m in ("torch._dynamo", "sympy") if m in sys.modules} - before)) or "-", worst)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, worst = out.stdout.split()
+    assert imported == "-", f"validating specs imported {imported}"
+    assert float(worst) < 0.05, f"an uncached spec validation took {float(worst) * 1e3:.1f} ms"
+
+
+def test_label_names_the_trial_and_the_keys_did_not_change() -> None:
+    assert TrialSpec(model="spiking_cnn", sizes=(8, 16, 32), method="dropconnect", p=0.3, seed=2).label() == \
+        "spiking_cnn/dropconnect p=0.3 seed=2 on digits"
+    # the canonical JSON (hence every stored key) is what it was before construction validated the model
+    assert TrialSpec().key == "c6fe126b4917e8932bc9119a549070960b6d36d4e26f201b445fca0de9389fca"
+
+
+def test_a_model_that_cannot_be_built_on_meta_is_built_on_the_cpu_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from snnlab.study import runner
+    from snnlab.study.spec import _check_build
+
+    real = runner.build_trial_model
+    devices = []
+
+    def meta_shy(spec: TrialSpec, input_shape: tuple, n_classes: int) -> object:
+        device = torch.empty(0).device.type  # the device the build's factories use
+        devices.append(device)
+        if device == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+        return real(spec, input_shape, n_classes)
+
+    monkeypatch.setattr(runner, "build_trial_model", meta_shy)
+    _check_build.cache_clear()
+    assert TrialSpec(sizes=(43,)).sizes == (43,) and devices == ["meta", "cpu"]
+
+    def broken(spec: TrialSpec, input_shape: tuple, n_classes: int) -> object:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(runner, "build_trial_model", broken)
+    with pytest.raises(ValueError, match=re.escape("trial spiking_mlp/none p=0 seed=0 on digits: the model cannot be "
+                                                   "built: RuntimeError: mat1 and mat2")):
+        TrialSpec(sizes=(47,))
+    _check_build.cache_clear()

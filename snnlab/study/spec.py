@@ -8,12 +8,14 @@ it as primary key, which is what makes sweeps resumable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
 
 from snnlab.validation import check_choice, check_float, check_int
 
@@ -42,6 +44,44 @@ Scalar = str | int | float | bool | None
 OptionPairs = tuple[tuple[str, Any], ...]
 
 _OPTION_FIELDS = ("method_options", "neuron_options", "encoding_options", "model_options")
+
+
+class DatasetShape(NamedTuple):
+    """What a spec needs to know of a dataset without loading it: one sample's ``(C, H, W)``, the
+    training split's size per class (in label order) and the test split's size."""
+
+    input_shape: tuple[int, int, int]
+    train_per_class: tuple[int, ...]
+    test_size: int
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.train_per_class)
+
+    @property
+    def train_size(self) -> int:
+        """Samples in the training split."""
+        return sum(self.train_per_class)
+
+
+# The splits ``snnlab.data.load_dataset`` returns (checked against the loaded data by the tests): digits is
+# split 75/25 per class with a fixed seed; the others are the published splits.
+DATASET_SHAPES: dict[str, DatasetShape] = {
+    "digits": DatasetShape((1, 8, 8), (134, 136, 133, 137, 136, 136, 136, 134, 130, 135), 450),
+    "mnist": DatasetShape((1, 28, 28), (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949), 10000),
+    "fashion-mnist": DatasetShape((1, 28, 28), (6000,) * 10, 10000),
+    "cifar10": DatasetShape((3, 32, 32), (5000,) * 10, 10000),
+}
+
+# build_model keywords that a spec sets from its own fields (``model_options`` must not give them):
+# keyword -> the field to use instead.
+_RESERVED_MODEL_OPTIONS = {
+    "sizes": "sizes", "channels": "sizes", "hidden": "sizes", "input_shape": "dataset", "n_classes": "dataset",
+    "T": "T", "neuron": "neuron", "neuron_options": "neuron_options", "encoding": "encoding",
+    "encoding_options": "encoding_options", "dropout": "method", "p": "p", "dropout_p": "p",
+    "dropout_options": "method_options", "seed": "seed",
+}
 
 
 def _known_models() -> tuple[str, ...]:
@@ -169,6 +209,10 @@ class TrialSpec:
     its weights restored) or ``"last"``; None becomes ``"best_val"`` with validation, ``"last"``
     without. ``train_eval_size``: also measure training loss/accuracy in eval mode (dropout off)
     on at most that many fixed training samples per epoch (None: not measured).
+
+    A spec is validated completely when it is made (``validate``): one that could only fail when
+    trained (a model that cannot be built, options the model, neuron or encoder refuse, subsets
+    larger than the dataset's splits) raises a ValueError/TypeError naming the trial (``label``).
     """
 
     dataset: str = "digits"
@@ -230,6 +274,7 @@ class TrialSpec:
                              "or use select='last'")
         set_(self, "train_eval_size", _check_optional_int("train_eval_size", self.train_eval_size, 1))
         self._check_method()
+        self.validate()
 
     def _set_neuron_encoding(self) -> None:
         """Fill an unset neuron/encoding with the model's own; refuse one a reference network does not use."""
@@ -256,6 +301,60 @@ class TrialSpec:
                 "allowed: 'none', 'standard'"
             )
         make_dropout(self.method, self.p, rescale=self.rescale, seed=0, **options_dict(self.method_options))
+
+    def validate(self) -> None:
+        """Check everything that would otherwise fail only when the trial trains; raise naming the trial.
+
+        The subset sizes are checked against the dataset's known split sizes (``DATASET_SHAPES``);
+        the model is built on PyTorch's ``meta`` device (no memory, no data: the input shape and
+        class count come from ``DATASET_SHAPES``), so the model's own checks of ``sizes``,
+        ``model_options``, ``neuron_options`` and the dropout wiring run now, and the encoder is run
+        once on a one-element input with the options the model passes it. An error is a
+        ``ValueError``/``TypeError`` whose message starts with ``trial <label()>: ``.
+        ``__post_init__`` calls this; a build is done once per architecture and process (memoised).
+        """
+        try:
+            self._check_subsets()
+            self._check_option_fields()
+            _check_build(_build_check(self))
+        except (ValueError, TypeError) as err:
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"trial {self.label()}: {err}") from err
+
+    def _check_subsets(self) -> None:
+        """``train_subset``/``test_subset`` fit in the splits (the training split less the validation part)."""
+        shape = DATASET_SHAPES[self.dataset]
+        if self.test_subset is not None and self.test_subset > shape.test_size:
+            raise ValueError(f"test_subset={self.test_subset} is larger than the {shape.test_size} test samples of "
+                             f"{self.dataset}; allowed: test_subset <= {shape.test_size} or None")
+        available, where = shape.train_size, f"the {shape.train_size} training samples of {self.dataset}"
+        if self.val_fraction is not None:
+            # the rule of snnlab.data.split_validation: round(fraction * n_c) of each class validate
+            n_val = sum(math.floor(self.val_fraction * n + 0.5) for n in shape.train_per_class)
+            if n_val in (0, shape.train_size):
+                raise ValueError(f"val_fraction={self.val_fraction} of the {shape.train_size} training samples of "
+                                 f"{self.dataset} leaves {n_val} for validation and {shape.train_size - n_val} for "
+                                 "training; both must be non-empty")
+            available = shape.train_size - n_val
+            where = (f"the {available} training samples of {self.dataset} left after "
+                     f"val_fraction={self.val_fraction} ({n_val} for validation)")
+        if self.train_subset is not None and self.train_subset > available:
+            raise ValueError(f"train_subset={self.train_subset} is larger than {where}; "
+                             f"allowed: train_subset <= {available} or None")
+
+    def _check_option_fields(self) -> None:
+        """Option fields that the model would ignore or override."""
+        for key, _ in self.model_options:
+            if key in _RESERVED_MODEL_OPTIONS:
+                raise ValueError(f"model_options[{key!r}] is set by the spec itself; "
+                                 f"use the field {_RESERVED_MODEL_OPTIONS[key]!r} instead")
+        if self.model in MODEL_NEURON_ENCODING:
+            for name in ("neuron_options", "encoding_options"):
+                if getattr(self, name):
+                    raise ValueError(
+                        f"{name}={options_dict(getattr(self, name))} is not accepted by model={self.model!r}: "
+                        f"that network fixes its neuron and encoding; give its parameters in model_options"
+                    )
 
     # ------------------------------------------------------------------ identity
     def to_dict(self) -> dict[str, Any]:
@@ -336,8 +435,9 @@ class TrialSpec:
         return replace(self, **changes)
 
     def label(self) -> str:
-        """A short human-readable description (for progress bars and tables)."""
-        return f"{self.dataset}/{self.method} p={self.p:g} seed={self.seed}"
+        """A short description naming the trial by its distinguishing fields (progress bars, tables, errors),
+        e.g. ``spiking_cnn/dropconnect p=0.3 seed=2 on digits``."""
+        return f"{self.model}/{self.method} p={self.p:g} seed={self.seed} on {self.dataset}"
 
 
 def spec_fields() -> tuple[str, ...]:
@@ -381,3 +481,125 @@ def grid(base: TrialSpec, **axes: Iterable[Any]) -> list[TrialSpec]:
         values.append(items)
     return [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
 
+
+
+# ---------------------------------------------------------------------- the model check (meta build)
+_BUILD_FIELDS = ("dataset", "model", "sizes", "neuron", "encoding", "T", "method", "p", "rescale", *_OPTION_FIELDS)
+
+
+@dataclass(frozen=True)
+class _BuildCheck:
+    """One architecture to check: equal (and hashed) by ``key``, the canonical JSON of the fields the build
+    depends on (not the seed, data sizes or training settings), so one build serves a whole grid."""
+
+    key: str
+    spec: TrialSpec = field(compare=False, hash=False)
+
+
+def _build_check(spec: TrialSpec) -> _BuildCheck:
+    data = spec.to_dict()
+    return _BuildCheck(json.dumps({k: data[k] for k in _BUILD_FIELDS}, sort_keys=True, separators=(",", ":")), spec)
+
+
+@functools.lru_cache(maxsize=1024)  # a memo of a pure check: only successes are kept (an error is not cached)
+def _check_build(check: _BuildCheck) -> None:
+    """Build ``check.spec``'s model as ``run_trial`` would, on the ``meta`` device, and run its encoder once.
+
+    The global RNG is left as it was. Should a model not build on ``meta`` (an error other than
+    ValueError/TypeError there), it is built for real on the CPU once instead.
+    """
+    import torch
+
+    from snnlab.study.runner import build_trial_model
+
+    spec = check.spec
+    shape = DATASET_SHAPES[spec.dataset]
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"), _meta_build_mode()():
+                model = build_trial_model(spec, shape.input_shape, shape.n_classes)
+        except (ValueError, TypeError):
+            raise
+        except Exception:  # noqa: BLE001 - torch cannot run some construction step on meta: build it for real
+            try:
+                model = build_trial_model(spec, shape.input_shape, shape.n_classes)
+            except (ValueError, TypeError):
+                raise
+            except Exception as err:  # noqa: BLE001 - any other failure of the build is a spec that cannot run
+                raise ValueError(f"the model cannot be built: {type(err).__name__}: {err}") from err
+        _check_encoder(model)
+
+
+def _check_encoder(model: Any) -> None:
+    """Run a spiking model's encoder on a one-element input with the options the model passes it (these are
+    only read in the forward pass, so a build alone would not check them)."""
+    import torch
+
+    from snnlab.encoding import encode
+    from snnlab.models import SpikingModel
+
+    if not isinstance(model, SpikingModel):
+        return  # the ANN baselines have no encoder
+    encode(torch.zeros(1, 1), model.encoding, 1, generator=torch.Generator().manual_seed(0), validate=False,
+           **model.encoding_options)
+
+
+@functools.lru_cache(maxsize=1)
+def _meta_build_mode() -> type:
+    """The torch-function mode class used inside ``torch.device("meta")`` for a build (made on first use,
+    so that importing this module does not import torch)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    random_fills = {torch.rand, torch.randn}
+    random_fills_like = {torch.rand_like, torch.randn_like}
+    arithmetic = {torch.Tensor.mul, torch.Tensor.div, torch.Tensor.add, torch.Tensor.sub, torch.Tensor.maximum,
+                  torch.Tensor.minimum, torch.mul, torch.div, torch.add, torch.sub, torch.maximum, torch.minimum}
+    comparisons = {torch.Tensor.lt, torch.Tensor.le, torch.Tensor.gt, torch.Tensor.ge, torch.Tensor.eq, torch.Tensor.ne,
+                   torch.lt, torch.le, torch.gt, torch.ge, torch.eq, torch.ne}
+
+    def meta_or_number(value: Any) -> bool:
+        return (isinstance(value, torch.Tensor) and value.is_meta) or (
+            isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+        # torch.broadcast_shapes imports sympy (seconds) on its first call; concrete shapes need none of it
+        ndim = max(len(s) for s in shapes)
+        out = []
+        for dims in zip(*[(1,) * (ndim - len(s)) + s for s in shapes]):
+            sizes = {d for d in dims if d != 1}
+            if len(sizes) > 1:
+                raise ValueError(f"shapes {shapes} cannot be broadcast together")
+            out.append(sizes.pop() if sizes else 1)
+        return tuple(out)
+
+    def on_meta(kwargs: dict) -> bool:
+        device = kwargs.get("device")
+        return device is None or torch.device(device).type == "meta"
+
+    class MetaBuild(TorchFunctionMode):
+        """What the meta device cannot do, or does slowly, done here. A default seed drawn with
+        ``torch.randint(...).item()`` is drawn on the host (a real number; the caller's RNG is forked).
+        Random fills (``rand``, ``randn``) are ``empty``: their values do not matter. Elementwise arithmetic
+        and comparisons of meta tensors (and Python numbers) are ``empty`` of the broadcast shape and
+        promoted dtype: torch computes these meta results in Python reference code whose first call
+        imports ``torch._dynamo`` (seconds)."""
+
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = dict(kwargs or {})
+            if func is torch.randint and kwargs.get("device") is None:
+                kwargs["device"] = "cpu"
+            elif func in random_fills and on_meta(kwargs):
+                kwargs.pop("generator", None)
+                return torch.empty(*args, **kwargs)
+            elif func in random_fills_like and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                kwargs.pop("generator", None)
+                return torch.empty_like(*args, **kwargs)
+            elif ((func in arithmetic or func in comparisons) and len(args) == 2 and not kwargs
+                  and all(meta_or_number(a) for a in args) and any(isinstance(a, torch.Tensor) for a in args)):
+                shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+                dtype = torch.bool if func in comparisons else torch.result_type(*args)
+                return torch.empty(broadcast(*shapes), dtype=dtype, device="meta")
+            return func(*args, **kwargs)
+
+    return MetaBuild
