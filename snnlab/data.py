@@ -11,7 +11,12 @@ Sources (see ``data/README.md``):
   holding the four ``*-idx?-ubyte`` files, gzipped or extracted; downloaded when missing and
   ``download=True`` and a network is available.
 - ``cifar10``: torchvision's ``<root>/cifar-10-batches-py``, or an image-folder export
-  ``<root>/CIFAR-10-images/{train,test}/<class>/*.jpg|png`` (classes = sorted folder names).
+  ``<root>/CIFAR-10-images/{train,test}/<class>/*.jpg|png`` (classes = sorted folder names; hidden
+  folders and files, such as ``.ipynb_checkpoints`` or ``.DS_Store``, are ignored).
+
+Damaged data is refused with a ``CorruptDataError`` (a ``ValueError``) naming the file or folder: a
+truncated ``.gz``, an idx file with a wrong magic number or a length its header does not announce,
+a file that is not an image, an empty class folder, or class folders that differ between the splits.
 
 Validation: ``split_validation`` carves a stratified validation set from a training split with a
 fixed seed (the same samples for every trial of a comparison, whatever the trial's seed; the test
@@ -30,9 +35,10 @@ import hashlib
 import json
 import math
 import os
-import shutil
+import struct
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,6 +78,11 @@ _REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are not under the data root (and could not be downloaded); the message says where to put what."""
+
+
+class CorruptDataError(ValueError):
+    """A dataset file or folder is there but damaged or inconsistent (a truncated or foreign file, an
+    empty class folder, splits with different classes); the message names it and says what is expected."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,27 +329,31 @@ def _load_digits(split: str) -> _Raw:
 # --- mnist / fashion-mnist ----------------------------------------------------------------------
 
 def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
-    """MNIST-format files from ``<root>/<Folder>/raw`` (gzipped or extracted), cached after the first decode."""
-    from torchvision import datasets
+    """MNIST-format files from ``<root>/<Folder>/raw`` (gzipped or extracted), cached after the first decode.
 
+    The idx files are decoded here (``_read_idx``), so a damaged file is named in the error;
+    torchvision is used only to download missing files.
+    """
     folder = MNIST_FOLDERS[name]
     raw_dir = root / folder / "raw"
     classes = DIGIT_CLASSES if name == "mnist" else FASHION_CLASSES
-    tv_class = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     all_files = MNIST_FILES["train"] + MNIST_FILES["test"]
     extracted = [raw_dir / f for f in all_files]
     gzipped = [raw_dir / f"{f}.gz" for f in all_files]
 
     if all(p.is_file() for p in extracted):
-        sources, staged = extracted, False
+        sources = extracted
     elif all(p.is_file() for p in gzipped):
-        sources, staged = gzipped, True
+        sources = gzipped
     elif download:
+        from torchvision import datasets
+
+        tv_class = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
         try:
             tv_class(str(root), train=split == "train", download=True)
         except Exception as err:  # torchvision raises RuntimeError/URLError/OSError for network and disk failures
             raise _mnist_missing(name, raw_dir, all_files, f"download failed: {type(err).__name__}: {err}") from err
-        sources, staged = extracted, False
+        sources = extracted
     else:
         raise _mnist_missing(name, raw_dir, all_files, "download=False")
 
@@ -347,21 +362,53 @@ def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
     if cached is not None:
         return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
 
-    train = split == "train"
-    if staged:  # extract the .gz files into a scratch root so a read-only data root works too
-        with tempfile.TemporaryDirectory(prefix="snnlab-mnist-") as scratch:
-            scratch_raw = Path(scratch) / folder / "raw"
-            scratch_raw.mkdir(parents=True)
-            for f in all_files:
-                with gzip.open(raw_dir / f"{f}.gz", "rb") as src, open(scratch_raw / f, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-            ds = tv_class(scratch, train=train, download=False)
-    else:
-        ds = tv_class(str(root), train=train, download=False)
-    x = ds.data.to(torch.uint8).unsqueeze(1).contiguous()
-    y = ds.targets.to(torch.int64)
+    by_name = {p.name.removesuffix(".gz"): p for p in sources}
+    images_file, labels_file = (by_name[f] for f in MNIST_FILES[split])
+    images = _read_idx(images_file, ndim=3)
+    labels = _read_idx(labels_file, ndim=1)
+    if len(images) != len(labels):
+        raise CorruptDataError(f"{images_file} holds {len(images)} images but {labels_file} holds {len(labels)} labels; "
+                               f"they must match: replace the damaged file with a fresh copy")
+    if labels.size and int(labels.max()) >= len(classes):
+        raise CorruptDataError(f"{labels_file} holds label {int(labels.max())}; allowed: 0..{len(classes) - 1} "
+                               f"(the {len(classes)} classes of {name})")
+    x = torch.from_numpy(images).unsqueeze(1).contiguous()
+    y = torch.from_numpy(labels).to(torch.int64)
     _write_cache(root, key, {"x": x, "y": y})
     return _Raw(x=x, y=y, classes=classes, scale=255.0)
+
+
+def _read_idx(path: Path, *, ndim: int) -> np.ndarray:
+    """The uint8 array stored in one idx file (MNIST's format; gzipped when the name ends in ``.gz``).
+
+    A truncated or foreign file raises ``CorruptDataError`` naming it: a ``.gz`` that does not
+    decompress, a magic number other than unsigned bytes with ``ndim`` dimensions, or a payload whose
+    length is not the one the header announces.
+    """
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                blob = f.read()
+        else:
+            blob = path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise CorruptDataError(f"{path} is not a complete gzip file ({type(err).__name__}: {err}); "
+                               f"it is truncated or damaged: replace it with a fresh copy") from err
+    header = 4 + 4 * ndim
+    expected_magic = (0x08 << 8) | ndim  # 0x08: unsigned bytes
+    if len(blob) < header:
+        raise CorruptDataError(f"{path} is {len(blob)} bytes long, shorter than the {header}-byte header of an idx "
+                               f"file with {ndim} dimension(s); it is truncated: replace it with a fresh copy")
+    magic = int.from_bytes(blob[:4], "big")
+    if magic != expected_magic:
+        raise CorruptDataError(f"{path} is not an MNIST idx file of {ndim} dimension(s): its magic number is "
+                               f"0x{magic:08x}, expected 0x{expected_magic:08x}")
+    dims = struct.unpack(f">{ndim}I", blob[4:header])
+    size = math.prod(dims)
+    if len(blob) - header != size:
+        raise CorruptDataError(f"{path} holds {len(blob) - header} data bytes but its header announces shape {dims} "
+                               f"({size} bytes); it is truncated or damaged: replace it with a fresh copy")
+    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def _mnist_missing(name: str, raw_dir: Path, files: tuple[str, ...], why: str) -> DatasetNotFoundError:
@@ -419,23 +466,30 @@ def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress
     if not split_dir.is_dir():
         raise DatasetNotFoundError(f"{name}: image folder {folder} has no '{split}' subfolder; "
                                    f"expected {split_dir}/<class>/*.jpg|png")
-    classes = tuple(sorted(d.name for d in split_dir.iterdir() if d.is_dir()))
+    classes = _class_folders(split_dir)
+    if not classes:
+        raise DatasetNotFoundError(f"{name}: no class folders under {split_dir}; expected {split_dir}/<class>/*.jpg|png")
     other = folder / ("test" if split == "train" else "train")
     if other.is_dir():
-        other_classes = tuple(sorted(d.name for d in other.iterdir() if d.is_dir()))
+        other_classes = _class_folders(other)
         if other_classes != classes:
-            raise ValueError(f"{name}: class folders differ between {split_dir} {classes} and {other} {other_classes}; "
-                             f"labels would not match across splits")
+            only_here, only_there = sorted(set(classes) - set(other_classes)), sorted(set(other_classes) - set(classes))
+            parts = ([f"{only_here} only in {split_dir}"] if only_here else []) + (
+                [f"{only_there} only in {other}"] if only_there else [])
+            raise CorruptDataError(f"{name}: class folders differ between the splits ({'; '.join(parts)}); labels would "
+                                   f"not match across splits: give {split_dir} and {other} the same class folders")
     names: list[str] = []  # "<class>/<file>", in label order
     labels: list[int] = []
     stamps: list[list[object]] = []
     for label, cls in enumerate(classes):
-        members = sorted(f for f in os.listdir(split_dir / cls) if f.lower().endswith(IMAGE_SUFFIXES))
+        members = sorted(f for f in os.listdir(split_dir / cls)
+                         if not _hidden(f) and f.lower().endswith(IMAGE_SUFFIXES))
+        if not members:
+            raise CorruptDataError(f"{name}: class folder {split_dir / cls} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                                   f"every class folder needs at least one")
         names.extend(f"{cls}/{f}" for f in members)
         labels.extend([label] * len(members))
         stamps.append([cls, (split_dir / cls).stat().st_mtime_ns])
-    if not names:
-        raise DatasetNotFoundError(f"{name}: no images ({', '.join(IMAGE_SUFFIXES)}) under {split_dir}/<class>/")
 
     # the key follows the file names and the class folders' mtimes (which change when files are added,
     # removed or renamed); stat-ing every image would cost seconds on a 50k-image folder
@@ -451,14 +505,28 @@ def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress
     return _Raw(x=x, y=y, classes=classes, scale=255.0)
 
 
+def _hidden(name: str) -> bool:
+    """Hidden entries (``.ipynb_checkpoints``, ``.DS_Store``, macOS ``._*`` companions) are not data."""
+    return name.startswith(".")
+
+
+def _class_folders(split_dir: Path) -> tuple[str, ...]:
+    """The sorted names of the visible sub-folders of ``split_dir``: the classes, label = position."""
+    return tuple(sorted(d.name for d in split_dir.iterdir() if d.is_dir() and not _hidden(d.name)))
+
+
 def _decode_images(files: list[Path], *, progress: bool, desc: str) -> np.ndarray:
     """Decode image files to one uint8 array ``[N, H, W, 3]`` (RGB); every image must share the first one's size."""
     from PIL import Image
     from tqdm.auto import tqdm
 
     def read(path: Path) -> np.ndarray:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # PIL's ways to fail on a file
+            raise CorruptDataError(f"{path} is not a readable image ({type(err).__name__}: {err}); "
+                                   f"remove it or replace it with a valid image") from err
 
     first = read(files[0])
     out = np.empty((len(files), *first.shape), dtype=np.uint8)

@@ -135,7 +135,30 @@ def noisy_repeat(
     return x.unsqueeze(0) * (u < keep).to(x.dtype)
 
 
-_OPTIONS = {"rate": ("gain",), "latency": ("threshold", "linear"), "direct": (), "noisy_repeat": ("keep",)}
+ENCODING_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rate": ("gain",), "latency": ("threshold", "linear"), "direct": (), "noisy_repeat": ("keep",),
+}  # the keyword options each encoding takes (``direct`` takes none)
+
+
+def check_encoding_options(name: str, options: dict | None) -> dict:
+    """The options of encoding ``name`` as a new dict, checked now rather than at the first forward.
+
+    ``options`` must be None or a dict whose keys are options ``name`` takes (``ENCODING_OPTIONS``:
+    ``direct`` takes none, so any option given for it is an error, not silently ignored) and whose
+    values the encoder accepts (checked by encoding an empty batch with a private generator: the
+    caller's random streams are left alone). Raises ValueError/TypeError naming option and value.
+    """
+    check_choice("encoding", name, ENCODINGS)
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"encoding_options must be a dict of options or None, got {type(options).__name__} ({options!r})")
+    unknown = sorted(map(str, set(options) - set(ENCODING_OPTIONS[name])))
+    if unknown:
+        allowed = ", ".join(map(repr, ENCODING_OPTIONS[name])) or "none (it takes no options)"
+        raise ValueError(f"encoding_options has unknown option(s) {unknown} for encoding {name!r}; allowed: {allowed}")
+    encode(torch.zeros(0), name, 1, generator=torch.Generator(), **options)  # the encoder's own value checks
+    return dict(options)
 
 
 def encode(
@@ -158,9 +181,9 @@ def encode(
     check_choice("encoding", name, ENCODINGS)
     _check_generator(generator)
     _check_validate(validate)
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    unknown = sorted(set(options) - set(ENCODING_OPTIONS[name]))
     if unknown:
-        allowed = ", ".join(_OPTIONS[name]) or "none"
+        allowed = ", ".join(ENCODING_OPTIONS[name]) or "none"
         raise ValueError(f"unknown option(s) {unknown} for encoding {name!r}; allowed: {allowed}")
     if name == "rate":
         return rate(x, T, generator=generator, validate=validate, **options)

@@ -39,7 +39,7 @@ from torch import nn
 
 from snnlab.data import SplitData, iterate_batches, random_subset
 from snnlab.device import resolve_device
-from snnlab.validation import check_choice, check_float, check_int
+from snnlab.validation import check_choice, check_finite, check_float, check_int
 
 try:
     from tqdm.auto import tqdm
@@ -152,13 +152,28 @@ class History:
 
 
 def check_data(name: str, data: SplitData) -> None:
-    """``data`` must be a non-empty ``SplitData`` with finite inputs (checked once per call, not per step)."""
+    """``data`` must be a non-empty ``SplitData`` with finite inputs and labels among its classes
+    (``0 <= y < n_classes``). Checked once per call of ``fit``/``evaluate``, where the data enters:
+    the two reads are the only device->host syncs, never one per training step."""
     if not isinstance(data, SplitData):
         raise TypeError(f"{name} must be a snnlab.data.SplitData (from load_dataset), got {type(data).__name__}")
     if len(data) == 0:
-        raise ValueError(f"{name} is empty")
-    if not torch.isfinite(data.x).all():
-        raise ValueError(f"{name}.x contains NaN or infinite values; clean the data before training")
+        raise ValueError(f"{name} is empty; allowed: at least one sample")
+    check_finite(f"{name}.x", data.x)
+    n = data.n_classes
+    outside = (data.y < 0) | (data.y >= n)
+    if bool(outside.any()):
+        wrong = data.y[outside].unique().cpu().tolist()
+        raise ValueError(f"{name}.y holds label(s) {wrong[:10]}{' ...' if len(wrong) > 10 else ''} outside the "
+                         f"{n} classes of {data.name!r} {data.classes[:10]}; allowed: 0 <= y < {n}")
+
+
+def check_logits(logits: torch.Tensor, data: SplitData) -> None:
+    """The model's logits ``[B, classes]`` must have a column for every class of ``data`` (shape only: no sync)."""
+    if logits.dim() != 2 or logits.shape[1] < data.n_classes:
+        raise ValueError(f"the model's output has shape {tuple(logits.shape)} but {data.name!r} has {data.n_classes} "
+                         f"classes; allowed: logits [B, classes] with at least {data.n_classes} columns "
+                         f"(build the model with {data.n_classes} outputs)")
 
 
 def on_device(data: SplitData, device: torch.device) -> SplitData:
@@ -187,6 +202,7 @@ def evaluate(model: nn.Module, data: SplitData, *, batch_size: int = 512, device
             try:
                 for xb, yb in iterate_batches(data, batch_size, shuffle=False):
                     logits = model(xb)
+                    check_logits(logits, data)
                     total_loss += F.cross_entropy(logits, yb, reduction="sum").double()
                     correct += (logits.argmax(1) == yb).sum()
                     n += len(yb)
@@ -354,6 +370,7 @@ def fit(
             n = 0
             for xb, yb in iterate_batches(train, batch_size, shuffle=True, generator=gen):
                 logits = model(xb)
+                check_logits(logits, train)
                 loss = F.cross_entropy(logits, yb)
                 alive = alive & torch.isfinite(loss.detach())
                 opt.zero_grad(set_to_none=True)

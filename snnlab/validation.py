@@ -17,6 +17,20 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not a truthy stand-in such as ``'no'`` or ``1``)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_optional_int(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """``None``, or ``value`` checked as by ``check_int`` (a seed that may be left unset)."""
+    if value is None:
+        return None
+    return check_int(name, value, minimum=minimum)
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Return ``value`` as int if it is an integer (not bool) and >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -49,6 +63,30 @@ def check_float(
     if high is not None and (value > high or (value == high and not high_inclusive)):
         raise ValueError(f"{name}={value} is not allowed; it must lie in {interval}")
     return value
+
+
+def check_finite(name: str, tensor: Any) -> Any:
+    """Return ``tensor`` if every value of it is finite; otherwise raise ValueError naming ``name``,
+    how many values are NaN or infinite and the first one's index.
+
+    Reads the tensor back to the host (a device->host synchronisation on an accelerator): call it
+    where data enters (once per data set or per call), never inside a training step on a GPU.
+    """
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        return tensor  # integers and booleans are always finite
+    if bool(torch.isfinite(tensor).all()):  # the common case: one pass, one read
+        return tensor
+    bad = ~torch.isfinite(tensor)
+    n_bad, n_nan = int(bad.sum()), int(torch.isnan(tensor).sum())
+    first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    raise ValueError(
+        f"{name} contains {n_bad} non-finite value(s) ({n_nan} NaN, {n_bad - n_nan} infinite; "
+        f"the first at index {first}) in a tensor of shape {tuple(tensor.shape)}; allowed: finite values only"
+    )
 
 
 def check_frame(name: str, frame: Any, columns: Iterable[str], *, allow_empty: bool = False) -> Any:

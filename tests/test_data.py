@@ -17,6 +17,7 @@ from PIL import Image
 import snnlab
 import snnlab.data as data_mod
 from snnlab.data import (
+    CorruptDataError,
     CIFAR10_CLASSES,
     DATASETS,
     DatasetNotFoundError,
@@ -363,6 +364,7 @@ def test_tiny_fashion_mnist_via_env_root_and_cache(tmp_path, monkeypatch, _priva
         raise AssertionError("the cache should have served this load")
 
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", broken)
+    monkeypatch.setattr(data_mod, "_read_idx", broken)
     second = load_dataset("fashion-mnist", "test", device="cpu", subset=3, seed=1)
     assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y)
     full = load_dataset("fashion-mnist", "test", device="cpu")
@@ -384,6 +386,53 @@ def test_partial_mnist_is_reported_missing(tmp_path):
     _tiny_mnist(tmp_path)
     (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte"):
+        load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+
+
+# --- corrupt MNIST-format files --------------------------------------------------------------------
+
+def test_truncated_mnist_gz_names_the_file(tmp_path):
+    _tiny_mnist(tmp_path)
+    bad = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-20])  # cut inside the deflate stream: gzip raises EOFError
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad)) + ".*truncated") as info:
+        load_dataset("mnist", "train", root=tmp_path, device="cpu", download=False)
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_file_that_is_not_gzip_names_the_file(tmp_path):
+    _tiny_mnist(tmp_path)
+    bad = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    bad.write_bytes(b"<html>not found</html>")
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad))):
+        load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+
+
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda blob: blob[:10], "shorter than the 16-byte header"),
+        (lambda blob: blob[:-5], "announces shape"),
+        (lambda blob: blob + b"\0", "announces shape"),
+        (lambda blob: struct.pack(">I", 0x0801) + blob[4:], "magic number is 0x00000801, expected 0x00000803"),
+    ],
+)
+def test_short_or_foreign_idx_file_names_the_file(tmp_path, damage, fragment):
+    _tiny_mnist(tmp_path, gz=False)
+    bad = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    bad.write_bytes(damage(bad.read_bytes()))
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad)) + ".*" + re.escape(fragment)):
+        load_dataset("mnist", "train", root=tmp_path, device="cpu", download=False)
+
+
+def test_idx_images_and_labels_must_agree(tmp_path):
+    _tiny_mnist(tmp_path, gz=False)
+    raw = tmp_path / "MNIST" / "raw"
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8), gz=False)  # 5 images, 4 labels
+    with pytest.raises(CorruptDataError, match="5 images but .*t10k-labels-idx1-ubyte holds 4 labels"):
+        load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 3, 10], dtype=np.uint8), gz=False)
+    with pytest.raises(CorruptDataError, match=r"holds label 10; allowed: 0\.\.9"):
         load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
 
 
@@ -439,7 +488,7 @@ def test_image_folder_loads_exact_pixels_and_uses_cache(tmp_path, monkeypatch):
 def test_image_folder_errors(tmp_path):
     _tiny_image_folder(tmp_path / "a")
     (tmp_path / "a" / "CIFAR-10-images" / "test" / "dog").mkdir()
-    with pytest.raises(ValueError, match="class folders differ"):
+    with pytest.raises(CorruptDataError, match=r"class folders differ between the splits \(\['dog'\] only in"):
         load_dataset("cifar10", "train", root=tmp_path / "a", device="cpu", progress=False)
 
     _tiny_image_folder(tmp_path / "b")
@@ -449,6 +498,57 @@ def test_image_folder_errors(tmp_path):
 
     with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
         load_dataset("cifar10", "test", root=tmp_path / "nothing", device="cpu", download=False)
+
+
+def test_hidden_folders_and_files_are_not_classes_or_images(tmp_path):
+    """A notebook's ``.ipynb_checkpoints`` would sort first and become class 0, shifting every label."""
+    _tiny_image_folder(tmp_path)
+    clean = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    images = tmp_path / "CIFAR-10-images"
+    for split in ("train", "test"):
+        hidden = images / split / ".ipynb_checkpoints"
+        hidden.mkdir()
+        Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(hidden / "0000.png")
+        (images / split / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (images / split / "ant" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (images / split / "bee" / "._0000.png").write_bytes(b"\0\5\26\7 macOS resource fork")
+    d = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    assert d.classes == ("ant", "bee", "cat")
+    assert torch.equal(d.y, clean.y) and torch.equal(d.x, clean.x)
+
+
+def test_a_class_missing_from_one_split_is_named(tmp_path):
+    _tiny_image_folder(tmp_path)
+    shutil.rmtree(tmp_path / "CIFAR-10-images" / "test" / "bee")
+    for split in ("train", "test"):
+        with pytest.raises(CorruptDataError, match=r"class folders differ between the splits \(\['bee'\] only in .*train"):
+            load_dataset("cifar10", split, root=tmp_path, device="cpu", progress=False)
+
+
+def test_an_empty_class_folder_is_named(tmp_path):
+    _tiny_image_folder(tmp_path)
+    for f in (tmp_path / "CIFAR-10-images" / "test" / "bee").iterdir():
+        f.unlink()
+    empty = tmp_path / "CIFAR-10-images" / "test" / "bee"
+    with pytest.raises(CorruptDataError, match=re.escape(str(empty)) + " holds no images"):
+        load_dataset("cifar10", "test", root=tmp_path, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("content", [b"this is text, not a JPEG", b""])
+def test_a_file_that_is_not_an_image_is_named(tmp_path, content):
+    _tiny_image_folder(tmp_path)
+    bad = tmp_path / "CIFAR-10-images" / "train" / "cat" / "0005.jpg"
+    bad.write_bytes(content)
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad)) + " is not a readable image"):
+        load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+
+
+def test_a_truncated_image_is_named(tmp_path):
+    _tiny_image_folder(tmp_path)
+    bad = tmp_path / "CIFAR-10-images" / "train" / "ant" / "0001.png"
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad))):
+        load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
 
 
 @pytest.mark.realdata

@@ -188,6 +188,25 @@ def test_seed_defaults_to_the_global_rng(key):
     assert torch.equal(draw(make_dropout(key, P), x), first)
 
 
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("seed", [1.7, "3", True, 2.0])
+def test_a_seed_that_is_not_an_integer_is_refused(key, seed):
+    """``seed=1.7`` used to be truncated to 1 silently."""
+    with pytest.raises(TypeError, match=f"seed must be an integer, got {type(seed).__name__}"):
+        make_dropout(key, 0.0, seed=seed)
+    d = make_dropout(key, 0.0, seed=3)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        d.reseed(seed)
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("mc", ["no", 0, 1, None])
+def test_mc_must_be_a_bool(key, mc):
+    """``mc='no'`` used to switch MC sampling on (a truthy string)."""
+    with pytest.raises(TypeError, match=f"mc must be True or False, got {type(mc).__name__}"):
+        make_dropout(key, 0.0, mc=mc)
+
+
 # ------------------------------------------------------------------ values
 
 

@@ -62,6 +62,15 @@ def test_unknown_name_and_options_are_rejected():
         method_info(None)
 
 
+def test_make_dropout_checks_base_options_for_every_method():
+    for key in available():
+        with pytest.raises(TypeError, match="seed must be an integer, got float"):
+            make_dropout(key, 0.0, seed=1.7)
+        with pytest.raises(TypeError, match="mc must be True or False"):
+            make_dropout(key, 0.0, mc="no")
+        assert make_dropout(key, 0.0, seed=7, mc=True).mc is True
+
+
 @pytest.mark.parametrize("key", available())
 def test_every_method_describes_itself(key):
     info = method_info(key)

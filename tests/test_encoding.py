@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from snnlab.encoding import ENCODINGS, direct, encode, latency, noisy_repeat, rate
+from snnlab.encoding import ENCODING_OPTIONS, ENCODINGS, check_encoding_options, direct, encode, latency, noisy_repeat, rate
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -217,3 +217,45 @@ def test_validate_false_gives_bit_identical_outputs(name: str) -> None:
     a = encode(x, name, 6, generator=_gen(9))
     b = encode(x, name, 6, generator=_gen(9), validate=False)
     assert torch.equal(a, b) and a.dtype == b.dtype and a.stride() == b.stride()
+
+
+# --------------------------------------------------------------------------- options checked up front
+
+
+def test_encoding_options_lists_what_each_encoding_takes() -> None:
+    assert set(ENCODING_OPTIONS) == set(ENCODINGS)
+    assert ENCODING_OPTIONS["direct"] == ()
+    x = torch.full((2, 3), 0.5)
+    for name, options in ENCODING_OPTIONS.items():  # every listed option is one the encoder takes
+        for option in options:
+            value = {"gain": 1.0, "threshold": 0.1, "linear": True, "keep": 0.5}[option]
+            assert encode(x, name, 3, generator=_gen(0), **{option: value}).shape == (3, 2, 3)
+
+
+def test_check_encoding_options_accepts_and_copies() -> None:
+    given = {"gain": 0.5}
+    assert check_encoding_options("rate", given) == given and check_encoding_options("rate", given) is not given
+    assert check_encoding_options("direct", None) == {} and check_encoding_options("direct", {}) == {}
+    state = torch.get_rng_state()
+    check_encoding_options("noisy_repeat", {"keep": 0.3})
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
+
+
+@pytest.mark.parametrize(
+    "name, options, exc, match",
+    [
+        ("direct", {"gain": 2.0}, ValueError, r"unknown option\(s\) \['gain'\] for encoding 'direct'; allowed: none"),
+        ("rate", {"keep": 0.5}, ValueError, r"\['keep'\] for encoding 'rate'; allowed: 'gain'"),
+        ("rate", {"gain": -1.0}, ValueError, "gain=-1.0"),
+        ("rate", {"gain": "2"}, TypeError, "gain must be a real number"),
+        ("latency", {"threshold": 1.5}, ValueError, "threshold=1.5"),
+        ("latency", {"linear": "yes"}, TypeError, "linear must be a bool"),
+        ("noisy_repeat", {"keep": 0.0}, ValueError, "keep=0.0"),
+        ("noisy_repeat", {"keep": float("nan")}, ValueError, "keep=nan"),
+        ("rate", [("gain", 1.0)], TypeError, "encoding_options must be a dict"),
+        ("morse", None, ValueError, "encoding='morse'"),
+    ],
+)
+def test_check_encoding_options_refuses(name, options, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        check_encoding_options(name, options)

@@ -34,13 +34,44 @@ def test_seed_gives_identical_initialisation() -> None:
 
 
 def test_wrong_inputs() -> None:
-    with pytest.raises(ValueError, match="64 features"):
+    with pytest.raises(ValueError, match="the model expects 64"):
         MLP([64, 10])(torch.rand(2, 32))
-    with pytest.raises(ValueError, match="64 features"):
+    with pytest.raises(ValueError, match="at least 2 dims"):
         MLP([64, 10])(torch.rand(64))
-    with pytest.raises(ValueError, match=r"\[B, 3, 16, 16\]"):
+    with pytest.raises(ValueError, match=r"expects \(3, 16, 16\)"):
         CNN((3, 16, 16), (4,), 8, 10)(torch.rand(2, 1, 16, 16))
     with pytest.raises(ValueError, match="input_shape"):
         CNN((3, 16), (4,), 8, 10)
     with pytest.raises(ValueError, match=r"sizes\[1\]"):
         MLP([64, 0, 10])
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: MLP([4, 3, 2], seed=0), (2, 4)),
+                                         (lambda: CNN((1, 4, 4), (2,), 3, 2, seed=0), (2, 1, 4, 4))])
+def test_non_finite_integer_and_empty_inputs_are_refused(make, shape) -> None:
+    model = make()
+    x = torch.rand(*shape)
+    x.view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains 1 non-finite value\(s\) \(1 NaN"):
+        model(x)
+    with pytest.raises(TypeError, match="floating-point"):
+        model(torch.ones(*shape, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="empty batch"):
+        model(torch.zeros(0, *shape[1:]))
+
+
+@pytest.mark.parametrize("dropout_p, exc", [(1.0, ValueError), (float("nan"), ValueError), ("0.3", TypeError), (-0.1, ValueError)])
+def test_dropout_p_is_checked(dropout_p, exc) -> None:
+    with pytest.raises(exc, match="dropout_p"):
+        MLP([4, 3, 2], dropout_p=dropout_p)
+    with pytest.raises(exc, match="dropout_p"):
+        CNN((1, 4, 4), (2,), 3, 2, dropout_p=dropout_p)
+
+
+def test_cnn_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
+        CNN((1, 4, 4, 4), (2,), 3, 2)
+    with pytest.raises(ValueError, match="hidden=0"):
+        CNN((1, 4, 4), (2,), 0, 2)
+    with pytest.raises(ValueError, match="too small for 3 pooling blocks"):
+        CNN((1, 4, 4), (2, 2, 2), 3, 2)

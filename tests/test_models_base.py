@@ -192,6 +192,38 @@ def test_outgoing_synapses_of_the_delayed_network() -> None:
     assert d.hidden_weights()["hidden1"].shape == (32, 64 * 3)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("make", [lambda: SpikingMLP([4, 8, 3], T=3, seed=0),
+                                  lambda: SpikingMLP([4, 8, 3], T=3, encoding="rate", seed=0),
+                                  lambda: SpikingCNN((1, 4, 4), (2,), 4, 3, T=2, seed=0),
+                                  lambda: PenaltySNN([4, 8, 3], T=3, seed=0),
+                                  lambda: DelayedSNN([4, 8, 3], T=3, seed=0)])
+def test_non_finite_input_is_refused_on_the_cpu(make, bad) -> None:
+    """A NaN input used to give the logits of a zero input: it is a ValueError naming x (CPU tensors)."""
+    model = make()
+    x = torch.rand(2, *(model.input_shape if isinstance(model, SpikingCNN) else (4,)))
+    x.view(-1)[5] = bad
+    with pytest.raises(ValueError, match=r"^x contains 1 non-finite value\(s\).*allowed: finite values only"):
+        model(x)
+
+
+def test_non_finite_check_is_skipped_off_the_cpu() -> None:
+    """On an accelerator (here the meta device) the value check would be a host sync: not done in forward."""
+    model = SpikingMLP([4, 8, 3], T=3, seed=0, neuron_options={"backend": "loop"}).to("meta")
+    assert model(torch.full((2, 4), float("nan"), device="meta")).shape == (2, 3)
+
+
+def test_integer_and_empty_batches_are_refused() -> None:
+    model = SpikingMLP([4, 8, 3], T=3, seed=0)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor.*torch.int64"):
+        model(torch.ones(2, 4, dtype=torch.int64))
+    with pytest.raises(TypeError, match="x must be a floating-point tensor.*torch.bool"):
+        model(torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"x is an empty batch \(shape \(0, 4\)\)"):
+        model(torch.zeros(0, 4))
+    assert model(torch.rand(2, 4, dtype=torch.float64)).dtype == torch.float32  # other float dtypes are cast
+
+
 def test_wrong_input_shape() -> None:
     m = SpikingMLP([64, 16, 10], T=3)
     with pytest.raises(ValueError, match="expects 64"):

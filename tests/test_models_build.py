@@ -43,3 +43,34 @@ def test_build_model_errors() -> None:
         build_model("mlp", [64, 16, 10], dropout="temporal", p=0.1)
     with pytest.raises(ValueError, match="at least 3"):
         build_model("spiking_cnn", (12, 10), input_shape=(3, 8, 8))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("p, exc, match", [("0.3", TypeError, "p must be a real number"),
+                                           (float("nan"), ValueError, "p=nan"),
+                                           (1.0, ValueError, "p=1.0"),
+                                           (-0.2, ValueError, "p=-0.2")])
+def test_ann_p_is_checked_not_converted(kind, p, exc, match) -> None:
+    extra = dict(input_shape=(1, 8, 8)) if kind == "cnn" else {}
+    with pytest.raises(exc, match=match):
+        build_model(kind, [64, 16, 10], dropout="standard", p=p, **extra)
+
+
+def test_ann_p_without_a_method_is_an_error() -> None:
+    with pytest.raises(ValueError, match="p=0.3 was given without a dropout method"):
+        build_model("mlp", [64, 16, 10], p=0.3)
+
+
+@pytest.mark.parametrize("kind, p", [("spiking_mlp", "0.3"), ("spiking_mlp", float("nan")), ("penalty_snn", "0.3")])
+def test_spiking_p_is_checked(kind, p) -> None:
+    with pytest.raises((TypeError, ValueError), match="p must be a real number|p=nan"):
+        build_model(kind, [64, 16, 10], dropout="standard", p=p)
+
+
+def test_unknown_options_are_named() -> None:
+    with pytest.raises(ValueError, match=r"model 'spiking_mlp' does not take option\(s\) \['hiden'\]; allowed: .*T,"):
+        build_model("spiking_mlp", [64, 16, 10], hiden=3)
+    with pytest.raises(ValueError, match=r"model 'penalty_snn' does not take option\(s\) \['encoding_options'\]"):
+        build_model("penalty_snn", [64, 16, 10], encoding_options={"keep": 0.3})
+    with pytest.raises(ValueError, match="for encoding 'direct'; allowed: none"):
+        build_model("spiking_mlp", [64, 16, 10], encoding="direct", encoding_options={"gain": 2.0})

@@ -85,3 +85,30 @@ def test_delayed_snn_with_dropconnect_masks_its_readout_and_trains() -> None:
         assert not torch.equal(m(x), m(x))  # a fresh synapse mask per forward
         m.eval()
         assert torch.equal(m(x), m(x))
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda: PenaltySNN([4, 8, 3], init_gain=float("nan")), ValueError, "init_gain=nan"),
+        (lambda: PenaltySNN([4, 8, 3], keep="0.5"), TypeError, "keep must be a real number"),
+        (lambda: PenaltySNN([4, 8, 3], keep=0.0), ValueError, "keep=0.0"),
+        (lambda: PenaltySNN([4, 8, 3], decay=5.0), ValueError, "decay=5.0"),
+        (lambda: PenaltySNN([4, 8, 3], seed=1.5), TypeError, "seed must be an integer"),
+        (lambda: PenaltySNN([4, 8, 3], dropout="standard", p=0.1, dropout_options=[1]), TypeError, "dropout_options must be a dict"),
+        (lambda: DelayedSNN([4, 8, 3], delays=3), TypeError, "delays must be a sequence"),
+        (lambda: DelayedSNN([4, 8, 3], tau=float("nan")), ValueError, "tau=nan"),
+        (lambda: DelayedSNN([4, 8, 3], seed="1"), TypeError, "seed must be an integer"),
+    ],
+)
+def test_reference_network_arguments_are_checked(make, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize("cls", [PenaltySNN, DelayedSNN])
+def test_reference_networks_refuse_non_finite_inputs(cls) -> None:
+    x = torch.rand(2, 4)
+    x[1, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains 1 non-finite value\(s\) \(1 NaN"):
+        cls([4, 8, 3], T=3, seed=0)(x)

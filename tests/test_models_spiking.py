@@ -100,6 +100,15 @@ def test_fused_backend_model_equals_loop_model() -> None:
         (dict(sizes=[64, 16, 10], dropout="gaussian", p=0.1), ValueError, "gaussian"),
         (dict(sizes=[64, 16, 10], p=0.3), ValueError, "without a dropout method"),
         (dict(sizes=[64, 16, 10], dropout="standard", p=1.0), ValueError, "p=1.0"),
+        (dict(sizes=[64, 16, 10], output_beta=5.0), ValueError, r"output_beta=5.0 is not allowed; it must lie in \[0.0, 1.0\]"),
+        (dict(sizes=[64, 16, 10], output_beta=float("nan")), ValueError, "output_beta=nan"),
+        (dict(sizes=[64, 16, 10], output_beta=-0.1), ValueError, "output_beta=-0.1"),
+        (dict(sizes=[64, 16, 10], output_beta="0.9"), TypeError, "output_beta must be a real number"),
+        (dict(sizes=[64, 16, 10], readout="rate", output_beta=1.5), ValueError, "output_beta=1.5"),
+        (dict(sizes=[64, 16, 10], encoding_options={"gain": 2.0}), ValueError, "for encoding 'direct'; allowed: none"),
+        (dict(sizes=[64, 16, 10], encoding="rate", encoding_options={"gain": -1.0}), ValueError, "gain=-1.0"),
+        (dict(sizes=[64, 16, 10], neuron_options=[("beta", 0.5)]), TypeError, "neuron_options must be a dict"),
+        (dict(sizes=[64, 16, 10], dropout="standard", p=0.1, dropout_options="x"), TypeError, "dropout_options must be a dict"),
     ],
 )
 def test_bad_arguments(kwargs, exc, match) -> None:
@@ -151,3 +160,14 @@ def test_spiking_cnn_trains_a_step_with_every_slot() -> None:
 def test_spiking_cnn_bad_arguments(args, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         SpikingCNN(*args, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(output_beta=5.0), dict(output_beta=float("nan")), dict(encoding_options={"keep": 1.0})])
+def test_spiking_cnn_refuses_bad_readout_leak_and_encoding_options(kwargs) -> None:
+    with pytest.raises(ValueError, match="output_beta=|for encoding 'direct'"):
+        SpikingCNN((1, 8, 8), (2,), 4, 3, T=2, **kwargs)
+
+
+def test_output_beta_bounds_are_accepted() -> None:
+    for beta in (0.0, 1.0, 1):
+        assert SpikingMLP([4, 3, 2], T=2, output_beta=beta, seed=0)(torch.rand(2, 4)).isfinite().all()

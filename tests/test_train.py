@@ -130,6 +130,41 @@ def test_fit_rejects_nan_inputs_and_wrong_types(digits):
         fit("model", tr, te, epochs=1, progress=False)
 
 
+@pytest.mark.parametrize("label", [10, -1, 99])
+def test_fit_and_evaluate_refuse_labels_outside_the_classes(digits, label):
+    """Labels are checked once per data set (before the first step), naming the split and the labels."""
+    tr, te = digits
+    y = tr.y.clone()
+    y[7] = label
+    bad = dataclasses.replace(tr, y=y)
+    steps = []
+    match = rf"train\.y holds label\(s\) \[{label}\] outside the 10 classes of 'digits'.*allowed: 0 <= y < 10"
+    with pytest.raises(ValueError, match=match):
+        fit(SpikingMLP([64, 16, 10], T=2), bad, te, epochs=1, progress=False, on_step=steps.append)
+    assert steps == []  # refused before training started
+    with pytest.raises(ValueError, match=r"test\.y holds label"):
+        fit(SpikingMLP([64, 16, 10], T=2), tr, dataclasses.replace(te, y=te.y.clone().fill_(label)), epochs=1,
+            progress=False)
+    with pytest.raises(ValueError, match=r"data\.y holds label"):
+        evaluate(SpikingMLP([64, 16, 10], T=2), bad)
+
+
+def test_a_model_with_fewer_outputs_than_classes_is_named(digits):
+    tr, te = digits
+    with pytest.raises(ValueError, match=r"output has shape \(\d+, 5\) but 'digits' has 10 classes"):
+        fit(SpikingMLP([64, 16, 5], T=2), tr, te, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="at least 10 columns"):
+        evaluate(MLP([64, 16, 5]), te)
+
+
+def test_non_finite_data_is_named_with_where(digits):
+    tr, te = digits
+    x = te.x.clone()
+    x[2, 0, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"test\.x contains 1 non-finite value\(s\) \(0 NaN, 1 infinite; the first at index \(2, 0, 1, 1\)\)"):
+        fit(SpikingMLP([64, 16, 10], T=2), tr, dataclasses.replace(te, x=x), epochs=1, progress=False)
+
+
 @pytest.mark.realdata
 def test_spiking_mlp_on_real_mnist_subset(shared_data):
     """The acceptance model (784-800-10, T=25, direct encoding) on a real MNIST subset, 1 epoch."""

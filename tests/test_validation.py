@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from snnlab.validation import check_choice, check_float, check_int
+from snnlab.validation import check_bool, check_choice, check_finite, check_float, check_int, check_optional_int
 
 
 def test_check_choice() -> None:
@@ -76,3 +76,37 @@ def test_check_frame_names_the_argument_and_what_is_missing() -> None:
     with pytest.raises(ValueError, match="table is empty"):
         check_frame("table", frame.iloc[:0], ["a"])
     assert check_frame("table", frame.iloc[:0], ["a"], allow_empty=True).empty
+
+
+def test_check_bool() -> None:
+    assert check_bool("mc", True) is True and check_bool("mc", False) is False
+    for bad in ("no", 0, 1, None, 1.0):
+        with pytest.raises(TypeError, match=rf"mc must be True or False, got {type(bad).__name__} \({re.escape(repr(bad))}\)"):
+            check_bool("mc", bad)
+
+
+def test_check_optional_int() -> None:
+    assert check_optional_int("seed", None) is None
+    assert check_optional_int("seed", 4) == 4
+    with pytest.raises(TypeError, match=r"seed must be an integer, got float \(1.7\)"):
+        check_optional_int("seed", 1.7)
+    with pytest.raises(ValueError, match="seed=-1 is not allowed; it must be an integer >= 0"):
+        check_optional_int("seed", -1, minimum=0)
+
+
+def test_check_finite() -> None:
+    import torch
+
+    x = torch.zeros(2, 3)
+    assert check_finite("x", x) is x
+    ints = torch.arange(4)
+    assert check_finite("y", ints) is ints
+    x[1, 2] = float("nan")
+    x[0, 1] = float("inf")
+    with pytest.raises(ValueError) as info:
+        check_finite("x", x)
+    assert str(info.value) == ("x contains 2 non-finite value(s) (1 NaN, 1 infinite; the first at index (0, 1)) "
+                               "in a tensor of shape (2, 3); allowed: finite values only")
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        check_finite("x", [1.0])
+

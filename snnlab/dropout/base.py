@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from snnlab.dropout.masks import mask_stats
 from snnlab.dropout.stats import DropoutStats
 from snnlab.generators import generator_on
-from snnlab.validation import check_choice, check_float
+from snnlab.validation import check_bool, check_choice, check_float, check_int, check_optional_int
 
 RESCALES = ("inverted", "none")
 FAMILIES = ("baseline", "classic", "snn_aware")
@@ -101,10 +101,11 @@ class SpikeDropout(nn.Module):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.rescale = rescale
-        self.mc = bool(mc)
+        self.mc = check_bool("mc", mc)
+        seed = check_optional_int("seed", seed)  # an integer: 1.7 is refused, not truncated
         self._generator = generator
         # Without an explicit seed, draw one from the global RNG so torch.manual_seed controls it.
-        self._seed = int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        self._seed = seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
         self._last_stats: DropoutStats | None = None
         # Detached (x, mask, out) of the last sampling forward; reduced to DropoutStats on first access
         # of ``last_stats`` so that the training step does not pay for diagnostics nobody reads.
@@ -113,7 +114,7 @@ class SpikeDropout(nn.Module):
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
         """Restart this module's mask stream from ``seed`` (drops any caller-supplied generator)."""
-        self._seed = int(seed)
+        self._seed = check_int("seed", seed)
         self._generator = None
 
     def generator_for(self, device: torch.device) -> torch.Generator:

@@ -6,8 +6,23 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from snnlab.models.base import check_sizes as _check_sizes
 from snnlab.generators import seeded_init as _seeded_init
+from snnlab.models.base import check_batch as _check_batch
+from snnlab.models.base import check_sizes as _check_sizes
+from snnlab.validation import check_finite, check_float, check_int
+
+
+def _check_dropout_p(dropout_p: float) -> float:
+    """``nn.Dropout``'s rate: a finite number in [0, 1)."""
+    return check_float("dropout_p", dropout_p, low=0.0, high=1.0, high_inclusive=False)
+
+
+def _check_input(x: Tensor, **expected: object) -> None:
+    """A floating, non-empty batch of the model's input size; finite values checked on the CPU only
+    (on an accelerator that would be a host sync per step: ``fit``/``evaluate`` check the data once)."""
+    _check_batch(x, **expected)
+    if x.device.type == "cpu":
+        check_finite("x", x)
 
 
 class MLP(nn.Module):
@@ -16,6 +31,7 @@ class MLP(nn.Module):
     def __init__(self, sizes: Sequence[int], *, dropout_p: float = 0.0, seed: int | None = None) -> None:
         super().__init__()
         self.sizes = _check_sizes(sizes)
+        dropout_p = _check_dropout_p(dropout_p)
         layers: list[nn.Module] = []
         with _seeded_init(seed):
             for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
@@ -27,8 +43,8 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() < 2 or x[0].numel() != self.sizes[0]:
-            raise ValueError(f"x must be a batch [B, ...] with {self.sizes[0]} features per sample, got {getattr(x, 'shape', x)}")
+        """Logits ``[B, classes]`` of a batch ``x[B, ...]`` with ``sizes[0]`` values per sample."""
+        _check_input(x, n_features=self.sizes[0])
         return self.net(x.reshape(x.shape[0], -1))
 
 
@@ -47,7 +63,14 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         self.input_shape = _check_sizes(input_shape, min_len=3, name="input_shape")
+        if len(self.input_shape) != 3:
+            raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
         chans = _check_sizes(channels, min_len=1, name="channels")
+        check_int("hidden", hidden, minimum=1)
+        check_int("n_classes", n_classes, minimum=1)
+        if self.input_shape[1] >> len(chans) < 1 or self.input_shape[2] >> len(chans) < 1:
+            raise ValueError(f"input_shape {self.input_shape} is too small for {len(chans)} pooling blocks")
+        dropout_p = _check_dropout_p(dropout_p)
         C, H, W = self.input_shape
         layers: list[nn.Module] = []
         with _seeded_init(seed):
@@ -63,6 +86,6 @@ class CNN(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"x must be a batch [B, {', '.join(map(str, self.input_shape))}], got {getattr(x, 'shape', x)}")
+        """Logits ``[B, classes]`` of a batch of images ``x[B, C, H, W]`` (``input_shape``)."""
+        _check_input(x, shape=self.input_shape)
         return self.net(x)

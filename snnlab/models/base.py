@@ -6,6 +6,13 @@ over T), the forward pass, layer names, weight accessors, ``record()``, dropout 
 (``dropouts``, ``set_dropout``), the DropConnect wiring (each method may wrap the synapse after
 its layer, once, at build time) and seeding. Subclasses only say which blocks they are made of.
 
+Input checks: a batch's type, dimensions, floating dtype, size and shape are checked on every
+forward (metadata only). Its *values* (finite: a NaN input would otherwise give the same output as
+zeros) are checked on every forward of a CPU tensor, where that costs nothing; on an accelerator
+the check would be a device->host synchronisation per step (docs/design.md: none inside the
+training step), so it is skipped there and ``snnlab.train.fit``/``evaluate`` check each data set
+once, where it enters (``snnlab.train.check_data``).
+
 The member dimension of population training (K independent networks, ``[T, K, B, ...]``) enters
 through the synapses and the dropout methods; neurons are elementwise and never see it.
 """
@@ -21,10 +28,10 @@ from torch import Tensor, nn
 
 from snnlab.blocks import Readout, SpikingBlock
 from snnlab.dropout import SpikeDropout, make_slots
-from snnlab.encoding import ENCODINGS, encode
+from snnlab.encoding import ENCODINGS, check_encoding_options, encode
 from snnlab.generators import generator_on
 from snnlab.recording import Recording
-from snnlab.validation import check_choice, check_int
+from snnlab.validation import check_choice, check_finite, check_float, check_int, check_optional_int
 
 
 def check_sizes(sizes: Sequence[int], *, min_len: int = 2, name: str = "sizes") -> tuple[int, ...]:
@@ -52,9 +59,10 @@ class SpikingModel(nn.Module):
 
     def __init__(self, T: int, *, encoding: str, encoding_options: dict | None, seed: int | None) -> None:
         super().__init__()
+        check_optional_int("seed", seed)
         self.T = check_int("T", T, minimum=1)
         self.encoding = check_choice("encoding", encoding, ENCODINGS)
-        self.encoding_options = dict(encoding_options or {})
+        self.encoding_options = check_encoding_options(self.encoding, encoding_options)
         self._recording: Recording | None = None
         self._encoding_seed = derived_seed(0 if seed is None else seed, 0)
         self._encoding_generator: torch.Generator | None = None
@@ -134,8 +142,15 @@ class SpikingModel(nn.Module):
         return spikes, None
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1]."""
-        h, static = self._encode(self._prepare_input(x))
+        """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1].
+
+        A NaN or infinite value in ``x`` is a ValueError when ``x`` is on the CPU; on an accelerator
+        it is not checked here (a host sync per step): ``fit``/``evaluate`` check their data once.
+        """
+        x = self._prepare_input(x)
+        if x.device.type == "cpu":
+            check_finite("x", x)
+        h, static = self._encode(x)
         rec = self._recording
         for i, (block, nxt) in enumerate(zip(self.blocks, self._next_layers())):
             h = block(h, recording=rec, static_steps=static if i == 0 else None, next_weight=nxt.synapse.weight)
@@ -168,11 +183,37 @@ class SpikingModel(nn.Module):
         return {name: s.weight for name, s in self.outgoing_synapses().items()}
 
     def _check_batch(self, x: Tensor, n_features: int | None = None, shape: tuple[int, ...] | None = None) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor [B, ...], got {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}")
-        if n_features is not None and x[0].numel() != n_features:
-            raise ValueError(f"x has {x[0].numel()} features per sample (shape {tuple(x.shape)}); the model expects {n_features}")
-        if shape is not None and tuple(x.shape[1:]) != tuple(shape):
-            raise ValueError(f"x has per-sample shape {tuple(x.shape[1:])}; the model expects {tuple(shape)}")
+        """``x`` must be a non-empty floating-point batch ``[B, ...]`` of the model's input size (metadata only)."""
+        check_batch(x, n_features=n_features, shape=shape)
+
+
+def check_batch(x: Tensor, *, n_features: int | None = None, shape: tuple[int, ...] | None = None) -> None:
+    """``x`` must be a non-empty floating-point batch ``[B, ...]`` with ``n_features`` values (or the
+    per-sample ``shape``) per sample. Reads only metadata: no device->host synchronisation."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor [B, ...], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor (analogue inputs in [0, 1], e.g. float32), "
+                        f"got dtype {x.dtype}; convert it (x.float() / 255 for 8-bit pixels)")
+    if x.dim() < 2:
+        raise ValueError(f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}); allowed: at least one sample")
+    if n_features is not None and x[0].numel() != n_features:
+        raise ValueError(f"x has {x[0].numel()} features per sample (shape {tuple(x.shape)}); the model expects {n_features}")
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"x has per-sample shape {tuple(x.shape[1:])}; the model expects {tuple(shape)}")
+
+
+def check_options(name: str, options: dict | None) -> dict:
+    """Keyword options given as a dict (or None: none), as a new dict; anything else is a TypeError naming ``name``."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"{name} must be a dict of keyword options or None, got {type(options).__name__} ({options!r})")
+    return dict(options)
+
+
+def check_output_beta(output_beta: float) -> float:
+    """The output layer's leak ``output_beta`` as a float in [0, 1] (a larger one makes the logits explode)."""
+    return check_float("output_beta", output_beta, low=0.0, high=1.0)

@@ -10,7 +10,7 @@ from torch import Tensor
 from snnlab.blocks import ConvSynapse, LinearSynapse, Readout, SpikingBlock
 from snnlab.dropout import make_slots
 from snnlab.generators import seeded_init
-from snnlab.models.base import SpikingModel, check_sizes
+from snnlab.models.base import SpikingModel, check_options, check_output_beta, check_sizes
 from snnlab.neurons import LIF, LeakyIntegrator, make_neuron
 from snnlab.validation import check_choice, check_int
 
@@ -30,7 +30,8 @@ class SpikingMLP(SpikingModel):
 
     Hidden layers are blocks of a registered neuron (``neuron="lif"``, ``"penalty"``, ...); the
     output layer is a leaky integrator whose mean potential over T gives the logits
-    (``readout="membrane"``), or LIF neurons whose spike counts are the logits (``readout="rate"``).
+    (``readout="membrane"``), or LIF neurons whose spike counts are the logits (``readout="rate"``);
+    ``output_beta`` in [0, 1] is that layer's leak.
     With direct encoding the first GEMM is computed once and broadcast over T.
     """
 
@@ -54,7 +55,9 @@ class SpikingMLP(SpikingModel):
         self.sizes = check_sizes(sizes)
         self.readout_kind = check_choice("readout", readout, READOUTS)
         self.neuron = neuron
-        self.output_beta = float(output_beta)
+        self.output_beta = check_output_beta(output_beta)
+        neuron_options = check_options("neuron_options", neuron_options)
+        dropout_options = check_options("dropout_options", dropout_options)
         with seeded_init(seed):
             synapses = [LinearSynapse(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
             neurons = [make_neuron(neuron, **(neuron_options or {})) for _ in self.sizes[1:-1]]
@@ -104,7 +107,9 @@ class SpikingCNN(SpikingModel):
         if H >> n_conv < 1 or W >> n_conv < 1:
             raise ValueError(f"input_shape {self.input_shape} is too small for {n_conv} pooling blocks")
         self.neuron = neuron
-        self.output_beta = float(output_beta)
+        self.output_beta = check_output_beta(output_beta)
+        neuron_options = check_options("neuron_options", neuron_options)
+        dropout_options = check_options("dropout_options", dropout_options)
         with seeded_init(seed):
             convs = [ConvSynapse(a, b) for a, b in zip((C,) + self.channels[:-1], self.channels)]
             flat = self.channels[-1] * (H >> n_conv) * (W >> n_conv)
