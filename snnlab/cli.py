@@ -1,23 +1,35 @@
 """The ``snnlab`` command line: ``run`` (the notebooks), ``train`` (one trial), ``sweep`` (a grid of trials), ``results``
 (list the store; ``export``/``import``/``verify`` a shipped results artefact), ``bench``.
 
-``python -m snnlab ...`` is the same program. Invalid arguments exit with status 2 and a
-message naming the argument; a failed notebook or trial exits with status 1.
+``python -m snnlab ...`` is the same program. Invalid arguments, unusable files and any other
+error exit with status 2 and one line on stderr naming the argument or file (``--debug``: the full
+traceback instead); a failed notebook or trial exits with status 1; Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from snnlab.study.store import ResultsStore
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Errors snnlab raises on purpose, with a message that names the argument or file: shown as is.
+OWN_ERRORS = (ValueError, TypeError, OSError, ImportError)
 BENCH_KINDS = ("dropout", "lif", "step", "population")
 
 
@@ -25,6 +37,12 @@ def _add_store(parser: argparse.ArgumentParser, *, inherit: bool = False) -> Non
     """``--store``; ``inherit``: a sub-subcommand's flag that leaves the parent's value when not given."""
     parser.add_argument("--store", default=argparse.SUPPRESS if inherit else None,
                         help="results database (default: runs/results.sqlite)")
+
+
+def _add_debug(parser: argparse.ArgumentParser, *, inherit: bool = False) -> None:
+    """``--debug``; accepted before and after the subcommand (``inherit``: keep the value given before)."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if inherit else False,
+                        help="on an error, show the full Python traceback instead of a one-line message")
 
 
 def _add_tuning(parser: argparse.ArgumentParser, *, overrides: bool) -> None:
@@ -55,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     methods = " | ".join(available()).replace("%", "%%")  # argparse formats help with %
 
     parser = argparse.ArgumentParser(prog="snnlab", description="Dropout for spiking neural networks: the study.")
+    _add_debug(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,train,sweep,results,bench}")
 
     run = sub.add_parser("run", help="execute the ordered notebooks with papermill into runs/NAME/")
@@ -106,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "4 on a CPU)")
     sweep.add_argument("--populations", action="store_true", help="with --executor ray: one task per population")
     sweep.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
+    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray, >= 1 (default: all)")
+    sweep.add_argument("--ray-timeout", type=float, default=None, metavar="SECONDS",
+                       help="with --address: give up when the cluster does not answer within this many seconds "
+                            "(default 30)")
     _add_store(sweep)
     sweep.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
     sweep.add_argument("--keep-going", action="store_true", help="continue after a failing trial")
@@ -169,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     lif.add_argument("--workloads", default=None,
                      help="TxBxN triples, comma-separated (default 25x128x800,100x128x1000)")
     lif.add_argument("--impls", default=None, help="implementations, comma-separated (default: all but compiled, triton)")
+    for command in (run, train, sweep, results, listing, export, load, verify, bench):
+        _add_debug(command, inherit=True)
     return parser
 
 
@@ -176,6 +200,91 @@ def _store_path(value: str | None) -> Path:
     from snnlab.study.store import DEFAULT_STORE
 
     return Path(value if value is not None else DEFAULT_STORE).expanduser().resolve()
+
+
+def _check_store_path(path: Path, flag: str = "--store") -> None:
+    """Refuse, without writing anything, a store path that cannot be a results store: a folder, a path
+    under a regular file, or an existing file that is not an SQLite database."""
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give the path of a results file, e.g. {path / 'results.sqlite'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+            break
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as stream:
+            header = stream.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise ValueError(f"{flag} {path} is not a results store (not an SQLite database); "
+                             "give another path or move the file away")
+
+
+def _open_store(path: Path, flag: str = "--store") -> ResultsStore:
+    """The results store at ``path``, checked first; an SQLite or file-system failure names the flag and path."""
+    from snnlab.study.store import ResultsStore
+
+    _check_store_path(path, flag)
+    try:
+        return ResultsStore(path)
+    except (sqlite3.Error, OSError) as error:
+        raise ValueError(f"{flag} {path} cannot be used as a results store: {type(error).__name__}: {error}") from error
+
+
+def _make_out_dir(path: Path, flag: str = "--out") -> Path:
+    """Create the output folder ``path`` (and its parents); a failure names the flag and path."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: cannot create the folder: {type(error).__name__}: {error}") from error
+    return path
+
+
+def _is_ours(error: BaseException) -> bool:
+    """True for an error snnlab raised on purpose (its message names what is wrong): an snnlab exception
+    type, or a ValueError/TypeError/OSError/ImportError raised by snnlab's own code."""
+    if type(error).__module__.split(".")[0] == "snnlab":
+        return True
+    if not isinstance(error, OWN_ERRORS):
+        return False
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] == "snnlab"
+
+
+@contextlib.contextmanager
+def _context(what: str) -> Iterator[None]:
+    """Add ``what`` (the step and the files it used) to an error that does not already say so."""
+    try:
+        yield
+    except Exception as error:
+        if not _is_ours(error):
+            error.add_note(what)
+        raise
+
+
+def _data_context(args: argparse.Namespace, what: str) -> str:
+    """``what`` and the data root it reads (for errors from corrupt data files)."""
+    from snnlab.data import resolve_root
+
+    try:
+        root = resolve_root(args.data_root)
+    except (TypeError, ValueError):
+        root = args.data_root
+    return f"while {what}; data root {root}"
+
+
+def _error_line(command: str, error: BaseException) -> str:
+    """One line for ``error``: its message when it is one of ours, else its type, first line and context."""
+    text = str(error).strip()
+    if _is_ours(error):
+        return f"snnlab {command}: error: {text}"
+    first = text.splitlines()[0] if text else ""
+    notes = [str(n) for n in getattr(error, "__notes__", [])] + ["--debug shows the traceback"]
+    return f"snnlab {command}: error: {type(error).__name__}{': ' + first if first else ''} ({'; '.join(notes)})"
 
 
 def _default_notebooks_dir() -> Path:
@@ -196,6 +305,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Validate every parameter here, before any kernel starts.
     notebook_config(args.profile, dataset=args.dataset, device=args.device, seed=args.seed, seeds=args.seeds,
                     epochs=args.epochs, data_root=data_root, store_path=store)
+    _check_store_path(store)
     folder = Path(args.notebooks_dir).expanduser().resolve() if args.notebooks_dir else _default_notebooks_dir()
     only = [s for s in args.only.split(",") if s.strip()] if args.only else None
     notebooks = find_notebooks(folder, only)
@@ -203,7 +313,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: no NN_*.ipynb notebooks in {folder}", file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out) if args.out else Path("runs") / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = out.expanduser().resolve()
+    out = _make_out_dir(out.expanduser().resolve())
     parameters = {
         "profile": args.profile, "dataset": args.dataset, "device": args.device, "seed": args.seed,
         "seeds": args.seeds, "epochs": args.epochs, "data_root": data_root, "store_path": str(store),
@@ -212,9 +322,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = run_notebooks(notebooks, out, parameters, cwd=folder, keep_going=args.keep_going,
                         log=lambda line: print(line, flush=True))
     not_run = len(notebooks) - len(run.outcomes)
+    print(f"index: {run.index}")
+    if run.interrupted:
+        print(f"snnlab run: interrupted in {run.failed[-1].name} ({not_run} notebook(s) not run); the notebooks that "
+              f"ran and the index are in {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not_run:
         print(f"stopped after {run.failed[-1].name} failed; {not_run} notebook(s) not run (use --keep-going)")
-    print(f"index: {run.index}")
     if not run.ok:
         names = ", ".join(o.name for o in run.failed)
         print(f"FAILED: {names}", file=sys.stderr)
@@ -233,7 +347,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one trial described by flags; print each epoch, the final metrics and the wall time."""
     from snnlab.study.runner import run_trial
     from snnlab.study.spec import TrialSpec
-    from snnlab.study.store import ResultsStore
 
     spec = TrialSpec(
         dataset=args.dataset, model=args.model, sizes=_int_list("--hidden", args.hidden), neuron=args.neuron,
@@ -241,9 +354,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, batch_size=args.batch_size, train_subset=args.train_subset, test_subset=args.test_subset,
         seed=args.seed, device=args.device, **_tuning_changes(args),
     )
+    store = None if args.store is None else _open_store(_store_path(args.store))  # before training, not after
     print(f"snnlab train: {spec.label()}", flush=True)
     started = time.perf_counter()
-    result = run_trial(spec, data_root=args.data_root, progress=True)
+    with _context(_data_context(args, f"training {spec.label()}")):
+        result = run_trial(spec, data_root=args.data_root, progress=True)
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.history.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     final = result.final
@@ -258,28 +373,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         chosen = f"epoch {int(final['epoch'])} ({spec.select})"
         print(f"final test accuracy {final['test_acc']:.4f} ({', '.join(details)}) at {chosen} on {result.device}; "
               f"{time.perf_counter() - started:.1f} s wall time including data loading")
-    if args.store is not None:
-        store = ResultsStore(_store_path(args.store))
-        store.put(result)
-        print(f"saved as {spec.key[:12]} in {store.path}")
+    if store is not None:
+        with _context(f"while saving the trial in --store {store.path}"):
+            saved = store.put(result)
+        if saved:
+            print(f"saved as {spec.key[:12]} in {store.path}")
+        else:
+            print(f"{spec.key[:12]} was already finished in {store.path}; the stored result is kept")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate the whole config, then run the missing trials and print the summary table."""
+    from snnlab.study.executors import DEFAULT_RAY_TIMEOUT, check_ray_options, ray_session
     from snnlab.study.runner import run_trials
-    from snnlab.study.store import ResultsStore
     from snnlab.study.sweep import load_sweep, summary_table
 
     specs = load_sweep(args.config)
     changes = _tuning_changes(args)
     if changes:
         specs = [s.replace(**changes) for s in specs]
-    store = ResultsStore(_store_path(args.store))
+    timeout = DEFAULT_RAY_TIMEOUT if args.ray_timeout is None else args.ray_timeout
+    try:  # checked for every executor, before the store opens (a local Ray with 0 CPUs would wait forever)
+        check_ray_options(args.address, args.num_cpus, timeout)
+    except (TypeError, ValueError) as error:  # name the flag, not the parameter
+        message = str(error)
+        for name, flag in (("num_cpus", "--num-cpus"), ("address", "--address"), ("timeout", "--ray-timeout")):
+            if message.startswith(name):
+                message = flag + message[len(name):]
+        raise type(error)(message) from error
+    store = _open_store(_store_path(args.store))
     print(f"snnlab sweep: {len(specs)} trial(s) from {args.config}; store {store.path}", flush=True)
-    report = run_trials(specs, store, executor=args.executor, address=args.address, num_cpus=args.num_cpus,
-                        data_root=args.data_root, progress=True, keep_going=args.keep_going,
-                        max_population=args.max_population, populations=args.populations)
+    session = (ray_session(args.address, args.num_cpus, timeout) if args.executor == "ray"
+               else contextlib.nullcontext())
+    with session, _context(_data_context(args, f"running the sweep of {args.config}")):
+        report = run_trials(specs, store, executor=args.executor, address=args.address, num_cpus=args.num_cpus,
+                            data_root=args.data_root, progress=True, keep_going=args.keep_going,
+                            max_population=args.max_population, populations=args.populations)
     print(report.summary())
     table = summary_table(report.frame())
     if not table.empty:
@@ -303,13 +433,11 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def cmd_results_list(args: argparse.Namespace) -> int:
     """Print one line per stored trial."""
-    from snnlab.study.store import ResultsStore
-
     path = _store_path(args.store)
-    if not path.is_file():
+    if not path.exists():
         print(f"no results store at {path}")
         return 0
-    frame = ResultsStore(path).frame()
+    frame = _open_store(path).frame()
     if frame.empty:
         print(f"no trials in {path}")
         return 0
@@ -324,12 +452,11 @@ def cmd_results_list(args: argparse.Namespace) -> int:
 def cmd_results_export(args: argparse.Namespace) -> int:
     """Export the store's finished trials into OUT_DIR (``snnlab.study.artefact.export_results``)."""
     from snnlab.study.artefact import export_results
-    from snnlab.study.store import ResultsStore
 
     path = _store_path(args.store)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no results store at {path}; give its path with --store")
-    manifest = export_results(ResultsStore(path), Path(args.out_dir), profile=args.profile, command=args.run_command,
+    manifest = export_results(_open_store(path), Path(args.out_dir), profile=args.profile, command=args.run_command,
                               wall_seconds=args.wall_seconds)
     data = manifest.data
     sizes = ", ".join(f"{name} {entry['bytes'] / 1e3:,.1f} kB" for name, entry in sorted(data["files"].items()))
@@ -342,10 +469,9 @@ def cmd_results_export(args: argparse.Namespace) -> int:
 def cmd_results_import(args: argparse.Namespace) -> int:
     """Load an artefact into the store (``snnlab.study.artefact.import_results``)."""
     from snnlab.study.artefact import import_results, read_manifest
-    from snnlab.study.store import ResultsStore
 
     read_manifest(args.artefact)  # not an artefact: say so before a store file is created
-    report = import_results(args.artefact, ResultsStore(_store_path(args.store)))
+    report = import_results(args.artefact, _open_store(_store_path(args.store)))
     print(report.summary())
     return 0
 
@@ -359,8 +485,9 @@ def cmd_results_verify(args: argparse.Namespace) -> int:
     outside its seed spread)."""
     from snnlab.study.artefact import verify_results, verify_summary
 
-    frame = verify_results(args.artefact, sample=args.sample, seed=args.seed, device=args.device,
-                           data_root=args.data_root, progress=True)
+    with _context(_data_context(args, f"re-training trials of {args.artefact}")):
+        frame = verify_results(args.artefact, sample=args.sample, seed=args.seed, device=args.device,
+                               data_root=args.data_root, progress=True)
     shown = frame[list(VERIFY_SHOWN)].copy()
     shown["key"] = shown["key"].str[:12]
     shown["within_spread"] = shown["within_spread"].map(lambda v: "n/a" if v is pd.NA else ("yes" if v else "NO"))
@@ -494,28 +621,50 @@ COMMANDS = {"run": cmd_run, "train": cmd_train, "sweep": cmd_sweep, "results": c
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``snnlab`` console script; returns the exit status."""
+    """Entry point of the ``snnlab`` console script; returns the exit status.
+
+    No error ends in a Python traceback unless ``--debug`` is given: a failed trial is status 1,
+    any other error one line naming the argument or file and status 2, Ctrl-C status 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     from snnlab.study.runner import TrialFailed
+    from snnlab.study.store import ResultNotSaved
 
     try:
         return COMMANDS[args.command](args)
+    except ResultNotSaved as error:  # trained, but the store could not take it: kept in a side file
+        _show_traceback(debug)
+        print(f"snnlab {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except TrialFailed as error:
+        _show_traceback(debug)
         print(f"snnlab {args.command}: {error}", file=sys.stderr)
         print("finished trials are in the store; fix the cause and rerun to resume (or use --keep-going)",
               file=sys.stderr)
         return EXIT_FAILED
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
-        print(f"snnlab {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted; finished trials are in the store and a rerun resumes", file=sys.stderr)
-        return 130
+        _show_traceback(debug)
+        resumes = "; finished trials are in the store and a rerun resumes" if args.command == "sweep" else ""
+        print(f"snnlab {args.command}: interrupted{resumes}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not raise again
         return 141
+    except Exception as error:  # noqa: BLE001 - every other error: one line (or the traceback with --debug)
+        if debug:
+            _show_traceback(debug)
+        else:
+            print(_error_line(args.command, error), file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _show_traceback(debug: bool) -> None:
+    """With ``--debug``: print the exception being handled with its traceback on stderr."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m snnlab.cli

@@ -143,6 +143,8 @@ def test_run_executes_notebooks_with_injected_parameters(tmp_path, capsys, monke
     assert f"index: {out / 'index.html'}" in printed
     assert "done  01_first.ipynb" in printed and "done  02_second.ipynb" in printed
     assert not (out / "notes.ipynb").exists()
+    assert "IPKernelApp" in (out / "kernel-stderr.log").read_text()  # the kernels' own stderr, off the terminal
+    assert not list(out.glob(".*"))  # no partial or temporary files left
 
 
 def test_a_failing_notebook_is_reported_with_its_error(tmp_path, capsys) -> None:
@@ -424,3 +426,240 @@ def test_results_actions_fail_in_one_line(tmp_path, capsys) -> None:
     assert main(["results", "import", str(out), "--store", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "trials.jsonl does not match the manifest" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+# --- no tracebacks: every failure is one line naming the argument or file, status 2 (--debug: the traceback) ---
+
+TRAIN_TINY = ["train", "--hidden", "8", "-T", "2", "--epochs", "1", "--train-subset", "50", "--test-subset", "20",
+              "--device", "cpu"]
+
+
+def one_line_error(capsys, command: str) -> str:
+    """The captured stderr's error line, checked to be the one line of ``command`` at the end, without a traceback
+    (progress bars, redrawn with carriage returns, may come first)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.endswith("\n"), err
+    last = err[:-1].split("\n")[-1].split("\r")[-1] + "\n"
+    assert last.startswith(f"snnlab {command}: error: ") and err.count("snnlab ") == 1, err
+    return last
+
+
+def bad_store_paths(tmp_path: Path) -> list[tuple[Path, str]]:
+    """(store path, expected words): a folder, a file that is not SQLite, a path under a regular file."""
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    garbage = write(tmp_path / "garbage.sqlite", "this is not a database\n" * 50)
+    regular = write(tmp_path / "regular-file", "x")
+    return [(folder, "is a folder"), (garbage, "is not a results store"), (regular / "r.sqlite", "is a file, not a folder")]
+
+
+def test_unusable_store_paths_fail_in_one_line_before_anything_runs(tmp_path, capsys, monkeypatch) -> None:
+    import snnlab.study.runner as runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the store was checked")
+
+    monkeypatch.setattr(runner, "run_trial", no_training)
+    monkeypatch.setattr(runner, "run_trials", no_training)
+    cfg = write(tmp_path / "sweep.yaml", TINY_BASE)
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_a.ipynb", "pass")
+    for store, words in bad_store_paths(tmp_path):
+        garbage_before = (tmp_path / "garbage.sqlite").read_text()
+        for argv in ([*TRAIN_TINY, "--store", str(store)], ["sweep", "--config", str(cfg), "--store", str(store)],
+                     ["results", "--store", str(store)], ["results", "export", str(tmp_path / "x"), "--store", str(store)],
+                     ["run", "--notebooks-dir", str(nbdir), "--out", str(tmp_path / "o"), "--device", "cpu",
+                      "--store", str(store)]):
+            if argv[0] == "results" and words == "is a file, not a folder":
+                continue  # a store that cannot exist is simply absent for `results`
+            assert main(argv) == 2, argv
+            err = one_line_error(capsys, argv[0])
+            assert f"--store {store}" in err and words in err
+        assert (tmp_path / "garbage.sqlite").read_text() == garbage_before  # never written to
+    assert not (tmp_path / "o").exists()  # `run` checked the store before creating its output folder
+
+
+def test_run_out_under_a_regular_file_fails_in_one_line(tmp_path, capsys) -> None:
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_a.ipynb", "pass")
+    regular = write(tmp_path / "regular-file", "x")
+    for out, words in ((regular / "out", "cannot create the folder"), (regular, "is a file, not a folder")):
+        assert main(["run", "--notebooks-dir", str(nbdir), "--out", str(out), "--device", "cpu",
+                     "--store", str(tmp_path / "r.sqlite")]) == 2
+        err = one_line_error(capsys, "run")
+        assert f"--out {out}" in err and words in err
+    assert regular.read_text() == "x"
+
+
+def test_a_truncated_mnist_file_fails_in_one_line_naming_the_data(tmp_path, capsys) -> None:
+    import gzip
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        whole = gzip.compress(bytes(range(256)) * 64)
+        (raw / f"{name}.gz").write_bytes(whole[: len(whole) // 2])  # cut off mid-stream
+    assert main([*TRAIN_TINY, "--dataset", "mnist", "--data-root", str(tmp_path / "data")]) == 2
+    err = one_line_error(capsys, "train")
+    assert str(tmp_path / "data") in err
+
+
+def test_a_non_image_jpg_fails_in_one_line_naming_the_data(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    images = tmp_path / "data" / "CIFAR-10-images"
+    for split in ("train", "test"):
+        for cls in ("airplane", "automobile"):
+            (images / split / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(images / split / cls / f"{i}.png")
+    write(images / "train" / "airplane" / "notes.jpg", "not an image")
+    assert main([*TRAIN_TINY, "--dataset", "cifar10", "--model", "mlp", "--train-subset", "4", "--test-subset", "4",
+                 "--data-root", str(tmp_path / "data")]) == 2
+    err = one_line_error(capsys, "train")
+    assert str(tmp_path / "data") in err
+
+
+def _wrong_dtypes() -> None:
+    import torch
+
+    torch.zeros(2, 3, dtype=torch.int64) @ torch.zeros(3, 2)
+
+
+def _empty_batch() -> None:
+    import torch
+
+    torch.stack([])
+
+
+def _labels_out_of_range() -> None:
+    import torch
+
+    torch.nn.functional.cross_entropy(torch.zeros(2, 10), torch.tensor([0, 12]))
+
+
+@pytest.mark.parametrize(("raise_it", "kind"), [(_wrong_dtypes, "RuntimeError"), (_empty_batch, "RuntimeError"),
+                                                (_labels_out_of_range, "IndexError")])
+def test_raw_torch_errors_are_one_line_with_their_type_and_debug_shows_the_traceback(
+        tmp_path, capsys, monkeypatch, raise_it, kind: str) -> None:
+    import snnlab.study.runner as runner
+
+    monkeypatch.setattr(runner, "run_trial", lambda *args, **kwargs: raise_it())
+    assert main([*TRAIN_TINY, "--data-root", str(tmp_path)]) == 2
+    err = one_line_error(capsys, "train")
+    assert f"error: {kind}: " in err and f"data root {tmp_path}" in err and "--debug shows the traceback" in err
+    for argv in (["--debug", *TRAIN_TINY], [*TRAIN_TINY, "--debug"]):  # before or after the subcommand
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback") and f"\n{kind}: " in err and "raise_it()" in err
+
+
+def test_ctrl_c_exits_130_quietly(tmp_path, capsys, monkeypatch) -> None:
+    import snnlab.study.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_trial", interrupted)
+    assert main(TRAIN_TINY) == 130
+    assert capsys.readouterr().err == "snnlab train: interrupted\n"
+
+
+def test_ray_options_are_checked_before_the_store_opens(tmp_path, capsys, monkeypatch) -> None:
+    """Also without Ray installed (hidden here): the check does not need it."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    cfg = write(tmp_path / "sweep.yaml", TINY_BASE)
+    store = tmp_path / "r.sqlite"
+    cases = [(["--num-cpus", "0"], "--num-cpus=0"), (["--ray-timeout", "0"], "--ray-timeout=0"),
+             (["--address", " "], "--address=' '")]
+    for flags, words in cases:
+        assert main(["sweep", "--config", str(cfg), "--store", str(store), "--executor", "ray", *flags]) == 2
+        assert words in one_line_error(capsys, "sweep")
+    assert not store.exists()
+    assert main(["sweep", "--config", str(cfg), "--store", str(store), "--executor", "ray"]) == 2
+    assert "pip install 'snnlab[cluster]'" in one_line_error(capsys, "sweep")
+
+
+def test_an_unreachable_ray_address_times_out_with_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
+    import threading
+    import types
+
+    release = threading.Event()
+
+    def init(address=None, **kwargs):
+        release.wait(30)  # like a cluster that never answers
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init,
+                                                                   shutdown=lambda: None))
+    cfg = write(tmp_path / "sweep.yaml", TINY_BASE)
+    try:
+        assert main(["sweep", "--config", str(cfg), "--store", str(tmp_path / "r.sqlite"), "--executor", "ray",
+                     "--address", "10.9.8.7:6379", "--ray-timeout", "0.3"]) == 2
+    finally:
+        release.set()
+    err = one_line_error(capsys, "sweep")
+    assert "address='10.9.8.7:6379': no Ray cluster answered within 0.3 s" in err
+
+
+def test_ctrl_c_during_run_marks_the_notebook_and_writes_the_index(tmp_path, capsys, monkeypatch) -> None:
+    import types
+
+    def execute_notebook(source, target, **kwargs):
+        make_notebook(Path(target), "x = 1")
+        if "02_" in source:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(execute_notebook=execute_notebook))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    for name in ("01_a", "02_b", "03_c"):
+        make_notebook(nbdir / f"{name}.ipynb", "pass")
+    out = tmp_path / "out"
+    assert main(["run", "--notebooks-dir", str(nbdir), "--out", str(out), "--device", "cpu",
+                 "--store", str(tmp_path / "r.sqlite"), "--keep-going"]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err.count("\n") == 1
+    assert "interrupted in 02_b.ipynb (1 notebook(s) not run)" in captured.err
+    assert "interrupted  02_b.ipynb" in captured.out
+    index = (out / "index.html").read_text()
+    assert "class='interrupted'" in index and "01_a.html" in index and "02_b.html" in index and "03_c" not in index
+    assert nbformat.read(out / "02_b.ipynb", as_version=4).metadata["snnlab"]["status"] == "interrupted"
+    assert not (out / "03_c.ipynb").exists()
+
+
+def test_ctrl_c_on_a_real_run_exits_130_without_a_traceback(tmp_path) -> None:
+    """SIGINT to `snnlab run` while a cell runs: status 130, no ZMQ/asyncio traceback, what ran is written."""
+    import os
+    import signal
+    import time
+
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir / "01_a.ipynb", "x = 1")
+    make_notebook(nbdir / "02_sleep.ipynb", "import time\ntime.sleep(120)")
+    make_notebook(nbdir / "03_c.ipynb", "y = 2")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snnlab", "run", "--profile", "smoke", "--notebooks-dir", str(nbdir), "--out", str(out),
+         "--device", "cpu", "--store", str(tmp_path / "r.sqlite")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's foreground job
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / ".02_sleep.partial.ipynb").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # the kernel starts and the cell runs
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr.decode()
+    assert b"Traceback" not in stderr and b"ZMQError" not in stderr, stderr.decode()
+    assert b"interrupted in 02_sleep.ipynb" in stderr and b"done  01_a.ipynb" in stdout
+    assert nbformat.read(out / "02_sleep.ipynb", as_version=4).metadata["snnlab"]["status"] == "interrupted"
+    index = (out / "index.html").read_text()
+    assert "class='interrupted'" in index and "01_a.html" in index and "03_c" not in index

@@ -136,3 +136,123 @@ def test_run_notebooks_fails_a_notebook_without_output(tmp_path, monkeypatch) ->
     folder = _folder(tmp_path, ["01_silent.ipynb"])
     run = run_notebooks(find_notebooks(folder), tmp_path / "out", {}, cwd=folder, log=lambda line: None)
     assert run.outcomes[0].status == "failed" and "papermill wrote no output notebook" in run.outcomes[0].error
+
+
+def _write_executed_nb(path: Path, statuses: list[str]) -> None:
+    """A notebook as papermill leaves it: one code cell per status in its papermill cell metadata."""
+    nb = nbformat.v4.new_notebook()
+    for i, status in enumerate(statuses):
+        cell = nbformat.v4.new_code_cell(f"cell_{i} = {i}")
+        cell.metadata["papermill"] = {"status": status}
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+
+
+@pytest.mark.parametrize("where", ["driver", "kernel"])
+def test_ctrl_c_marks_the_notebook_interrupted_and_writes_what_ran(tmp_path, monkeypatch, where: str) -> None:
+    """Ctrl-C in this process (KeyboardInterrupt) or in the kernel (a cell error named KeyboardInterrupt)."""
+    calls: list[str] = []
+
+    class KernelInterrupt(Exception):
+        ename, evalue, exec_count = "KeyboardInterrupt", "", 2
+
+    def execute_notebook(source, target, **kwargs):
+        calls.append(Path(source).name)
+        if "slow" in source:  # papermill has saved the running cell as "completed" before the interrupt surfaces
+            _write_executed_nb(Path(target), ["completed", "completed", "pending"])
+            raise KeyboardInterrupt if where == "driver" else KernelInterrupt()
+        _write_nb(Path(target))
+
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(execute_notebook=execute_notebook))
+    folder = _folder(tmp_path, ["01_ok.ipynb", "02_slow.ipynb", "03_after.ipynb"])
+    out = tmp_path / "out"
+    run = run_notebooks(find_notebooks(folder), out, {}, cwd=folder, keep_going=True, log=lambda line: None)
+    assert calls == ["01_ok.ipynb", "02_slow.ipynb"]  # Ctrl-C stops the run even with keep_going
+    assert [o.status for o in run.outcomes] == ["done", "interrupted"] and run.interrupted and not run.ok
+    executed = nbformat.read(out / "02_slow.ipynb", as_version=4)
+    assert executed.metadata["snnlab"]["status"] == "interrupted"
+    assert "snnlab-interrupted" in executed.cells[0].metadata["tags"]
+    statuses = [c.metadata["papermill"]["status"] for c in executed.cells[1:]]
+    assert statuses == ["completed", "interrupted", "pending"]  # the running cell is not "completed"
+    assert "Interrupted" in (out / "02_slow.html").read_text() and (out / "01_ok.html").is_file()
+    index = (out / "index.html").read_text()
+    assert "class='interrupted'" in index and "02_slow.html" in index and "01_ok.html" in index
+    assert "03_after" not in index
+    assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "02_slow.html", "02_slow.ipynb",
+                                                     "index.html"]  # no partial or temporary files left
+
+
+def test_executed_notebooks_are_written_atomically(tmp_path, monkeypatch) -> None:
+    """A write that fails midway (a full disk) leaves the previous notebook intact and no temporary files."""
+    import os
+
+    import snnlab.study.notebooks as notebooks
+
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(
+        execute_notebook=lambda source, target, **kwargs: _write_nb(Path(target))))
+    folder = _folder(tmp_path, ["01_a.ipynb"])
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = out / "01_a.ipynb"
+    previous.write_text("the previous run's notebook")
+
+    failures = [OSError(28, "No space left on device")]
+    real_fsync = os.fsync
+
+    def full_disk_once(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fsync(fd)
+
+    monkeypatch.setattr(notebooks.os, "fsync", full_disk_once)  # after the data went into the temporary file
+    run = run_notebooks(find_notebooks(folder), out, {}, cwd=folder, log=lambda line: None)
+    outcome = run.outcomes[0]
+    assert outcome.status == "failed" and "No space left on device" in outcome.error and "01_a.ipynb" in outcome.error
+    assert previous.read_text() == "the previous run's notebook"
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.ipynb", "index.html"]  # no partial or temporary file
+
+    monkeypatch.setattr(notebooks.os, "fsync", real_fsync)
+    run = run_notebooks(find_notebooks(folder), out, {}, cwd=folder, log=lambda line: None)
+    assert run.ok and "marker_variable_42" in previous.read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.html", "01_a.ipynb", "index.html"]
+
+
+def test_write_atomic_replaces_whole_files(tmp_path) -> None:
+    from snnlab.study.notebooks import write_atomic
+
+    target = tmp_path / "page.html"
+    assert write_atomic(target, "one") == target and target.read_text() == "one"
+    write_atomic(target, "two")
+    assert target.read_text() == "two" and [p.name for p in tmp_path.iterdir()] == ["page.html"]
+
+
+def test_kernel_death_logs_are_dropped_only_inside_the_block() -> None:
+    import logging
+
+    from snnlab.study.notebooks import _quiet_kernel_deaths
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    class DeadKernelError(RuntimeError):
+        pass
+
+    keep = Keep()
+    for name in ("papermill", "asyncio"):
+        logging.getLogger(name).addHandler(keep)
+    try:
+        dead = DeadKernelError("Kernel died")
+        with _quiet_kernel_deaths():
+            logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+            logging.getLogger("asyncio").error("Task exception was never retrieved", exc_info=(type(dead), dead, None))
+            logging.getLogger("papermill").warning("Passed unknown parameter: x")
+        logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+    finally:
+        for name in ("papermill", "asyncio"):
+            logging.getLogger(name).removeHandler(keep)
+    assert keep.messages == ["Passed unknown parameter: x", "Kernel died while waiting for execute reply."]

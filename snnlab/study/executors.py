@@ -10,13 +10,18 @@ finish. Ray is optional (the ``cluster`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from snnlab.study.spec import TrialSpec
 from snnlab.study.store import TrialResult
+from snnlab.validation import check_float, check_int
+
+DEFAULT_RAY_TIMEOUT = 30.0
 
 OnResult = Callable[[TrialResult], None]
 OnError = Callable[[TrialSpec, BaseException], None]
@@ -92,6 +97,78 @@ def _ray_population(fn: PopulationFn, group: list[TrialSpec], data_root: str | N
     return fn(group, data_root=data_root, progress=False)
 
 
+def check_ray_options(address: str | None, num_cpus: int | None, timeout: float = DEFAULT_RAY_TIMEOUT) -> None:
+    """Validate the Ray executor's options before Ray starts (a local Ray with 0 CPUs would wait forever).
+
+    ``address``: None (start a local Ray) or a non-empty cluster address; ``num_cpus``: None (all)
+    or an integer >= 1; ``timeout``: seconds > 0 to wait for the cluster at ``address``.
+    """
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a string (a Ray cluster address) or None, got {type(address).__name__} "
+                        f"({address!r})")
+    if address is not None and not address.strip():
+        raise ValueError(f"address={address!r} is not allowed; give a Ray cluster address such as "
+                         "'10.0.0.1:6379' or 'auto', or None to start a local Ray")
+    if num_cpus is not None:
+        check_int("num_cpus", num_cpus, minimum=1)
+    check_float("timeout", timeout, low=0.0, low_inclusive=False)
+
+
+def _init_ray(ray: Any, address: str | None, num_cpus: int | None, timeout: float) -> None:
+    """``ray.init``; a connection to ``address`` that does not answer within ``timeout`` s is a TimeoutError.
+
+    Ray retries an unreachable address for ever, so the connection is made in a daemon thread that
+    is abandoned when it does not finish in time.
+    """
+    if address is None:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        return
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except BaseException as error:  # noqa: BLE001 - handed to the calling thread
+            failure.append(error)
+
+    thread = threading.Thread(target=connect, name="snnlab-ray-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"address={address!r}: no Ray cluster answered within {timeout:g} s; check the address "
+                           "(host:port of the head node) and that the cluster is running, or allow more time "
+                           "(timeout, --ray-timeout)")
+    if failure:
+        raise failure[0]
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None,
+                timeout: float = DEFAULT_RAY_TIMEOUT) -> Iterator[bool]:
+    """Connect to the Ray cluster at ``address`` (or start a local Ray with ``num_cpus``) for the block.
+
+    Options are validated first; a cluster that does not answer within ``timeout`` seconds is a
+    TimeoutError. Yields True when this call started Ray (it is then shut down at the end), False
+    when Ray was already initialised (left alone). Ray missing is an ImportError saying what to install.
+    """
+    check_ray_options(address, num_cpus, timeout)
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError(
+            "executor='ray' needs Ray, which is not installed; install the cluster extra: "
+            "pip install 'snnlab[cluster]' (or use executor='local')"
+        ) from error
+    if ray.is_initialized():
+        yield False
+        return
+    _init_ray(ray, address, num_cpus, timeout)
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
 def run_ray(
     todo: Sequence[TrialSpec] | Sequence[Sequence[TrialSpec]],
     fn: Callable[..., TrialResult] | PopulationFn,
@@ -103,6 +180,7 @@ def run_ray(
     on_result: OnResult,
     on_error: OnError,
     populations: bool = False,
+    timeout: float = DEFAULT_RAY_TIMEOUT,
 ) -> None:
     """Run ``todo`` as Ray tasks: on the cluster at ``address``, or a local Ray with ``num_cpus``.
 
@@ -110,23 +188,13 @@ def run_ray(
     (one task, one GPU each); otherwise each entry is a spec trained by ``fn``.
 
     A Ray this function started is shut down when it returns; one that was already running
-    (``ray.init`` called by the user) is left alone.
+    (``ray.init`` called by the user, or ``ray_session``) is left alone. The options are checked
+    before Ray starts (``check_ray_options``); a cluster that does not answer within ``timeout``
+    seconds is a TimeoutError.
     """
-    try:
+    with ray_session(address, num_cpus, timeout):
         import ray
-    except ImportError as error:
-        raise ImportError(
-            "executor='ray' needs Ray, which is not installed; install the cluster extra: "
-            "pip install 'snnlab[cluster]' (or use executor='local')"
-        ) from error
-    started_here = False
-    if not ray.is_initialized():
-        if address is not None:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        started_here = True
-    try:
+
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
         body = _ray_population if populations else _ray_trial
         task = ray.remote(body).options(num_cpus=1, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
@@ -152,6 +220,3 @@ def run_ray(
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -4,26 +4,43 @@ Every ``notebooks/NN_*.ipynb`` runs in order, with the same injected parameters,
 started from *this* interpreter (so a venv's ``snnlab run`` uses the venv, whatever kernels the
 user has installed), with the notebooks folder as working directory. Each executed notebook is
 written to the output folder next to its HTML export, and ``index.html`` links them all.
+
+Files are written atomically (a temporary file in the same folder, then a rename), so a full disk
+or a kill never leaves a truncated notebook, page or index. Ctrl-C stops the run: the notebook
+it interrupted is saved marked "interrupted" (not completed) with what it had run, and the HTML
+and the index are written for everything that ran.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import html
+import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d+)_.*\.ipynb$")
 PLOTLY_RENDERER = "plotly_mimetype+notebook"
+INTERRUPTED = "interrupted"
+PARTIAL_SUFFIX = ".partial.ipynb"
+KERNEL_LOG = "kernel-stderr.log"
 
 
-def _kernel_manager_class() -> type:
-    """An AsyncKernelManager whose kernel is ``sys.executable -m ipykernel_launcher`` (no kernelspec lookup)."""
+def _kernel_manager_class(stderr_log: Path | None = None) -> type:
+    """An AsyncKernelManager whose kernel is ``sys.executable -m ipykernel_launcher`` (no kernelspec lookup).
+
+    ``stderr_log``: append the kernel process's own stderr there (ipykernel's warnings, and the ZMQ
+    traceback it prints when it is shut down mid-cell by Ctrl-C) instead of the terminal. A cell's
+    output is not affected: the kernel sends it to the notebook.
+    """
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpec
 
@@ -45,12 +62,18 @@ def _kernel_manager_class() -> type:
                 env=env,
             )
 
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            if stderr_log is None or "stderr" in kw:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(stderr_log, "ab") as stream:  # the kernel keeps its own copy of the descriptor
+                return await super()._async_launch_kernel(kernel_cmd, stderr=stream, **kw)
+
     return InterpreterKernelManager
 
 
 @dataclass(frozen=True)
 class NotebookOutcome:
-    """How one notebook went: ``status`` is "done" or "failed" (then ``error`` says why)."""
+    """How one notebook went: ``status`` is "done", "failed" or "interrupted" (then ``error`` says why)."""
 
     name: str
     status: str
@@ -76,7 +99,13 @@ class NotebookRun:
 
     @property
     def failed(self) -> list[NotebookOutcome]:
+        """The outcomes that did not run to the end (failed or interrupted)."""
         return [o for o in self.outcomes if o.status != "done"]
+
+    @property
+    def interrupted(self) -> bool:
+        """True when Ctrl-C stopped the run."""
+        return any(o.status == INTERRUPTED for o in self.outcomes)
 
 
 def find_notebooks(directory: str | Path, only: Sequence[str] | None = None) -> list[Path]:
@@ -117,16 +146,96 @@ def _describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+# Loggers that report a kernel shut down by Ctrl-C as an error with a traceback (the notebook's outcome says it).
+KERNEL_DEATH_LOGGERS = ("papermill", "asyncio", "nbclient", "traitlets")
+
+
+def _is_kernel_death(record: logging.LogRecord) -> bool:
+    """True for a log record about a kernel that died under a cell (the notebook's outcome reports it)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return type(error).__name__ == "DeadKernelError" or "Kernel died" in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_kernel_deaths() -> Iterator[None]:
+    """Drop the tracebacks papermill, nbclient and asyncio log when a kernel dies (Ctrl-C) during the block.
+
+    Orphaned asyncio tasks log theirs when garbage-collected, so the block ends with a collection.
+    """
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not _is_kernel_death(record)
+
+    drop = Drop()
+    loggers = [logging.getLogger(name) for name in KERNEL_DEATH_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        gc.collect()
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Either the whole new content is there or the old file (if any) is untouched: a failing write
+    (a full disk) removes the temporary file and re-raises.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # created with the umask
+    try:
+        with open(temporary, "x", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def export_html(notebook: Path) -> Path:
-    """Write ``notebook`` as HTML next to it (``.html``); returns the HTML path."""
+    """Write ``notebook`` as HTML next to it (``.html``, atomically); returns the HTML path."""
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4)
     body, _ = HTMLExporter().from_notebook_node(node)
-    target = notebook.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
-    return target
+    return write_atomic(notebook.with_suffix(".html"), body)
+
+
+def _mark_interrupted(node: Any) -> None:
+    """Mark an executed notebook that Ctrl-C stopped: the notebook, the cell that was running, and a note on top.
+
+    papermill records the interrupted cell as "completed"; here it is the last cell that started
+    (status neither "pending" nor absent), and becomes "interrupted".
+    """
+    import nbformat
+
+    node.metadata.setdefault("snnlab", {})["status"] = INTERRUPTED
+    started = [c for c in node.cells if c.get("metadata", {}).get("papermill", {}).get("status") not in (None, "pending")]
+    if started:
+        started[-1].metadata["papermill"]["status"] = INTERRUPTED
+    note = nbformat.v4.new_markdown_cell(
+        "<span style=\"color:red; font-size:1.5em\">**Interrupted** (Ctrl-C): this notebook did not run to the end; "
+        "the outputs below are partial.</span>")
+    note.metadata["tags"] = ["snnlab-interrupted"]
+    node.cells.insert(0, note)
+
+
+def _finish_notebook(partial: Path, target: Path, *, interrupted: bool) -> None:
+    """Move papermill's output (``partial``) to ``target`` atomically, marked when the run was interrupted."""
+    import nbformat
+
+    node = nbformat.read(partial, as_version=4)
+    if interrupted:
+        _mark_interrupted(node)
+    write_atomic(target, nbformat.writes(node))
+    partial.unlink()
 
 
 def write_index(run: NotebookRun) -> Path:
@@ -143,16 +252,14 @@ def write_index(run: NotebookRun) -> Path:
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>snnlab run: {html.escape(run.out_dir.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 12px;text-align:left;vertical-align:top}}
-tr.failed{{background:#fdd}} pre{{margin:0;white-space:pre-wrap}}</style></head>
+tr.failed{{background:#fdd}} tr.interrupted{{background:#ffd}} pre{{margin:0;white-space:pre-wrap}}</style></head>
 <body><h1>snnlab run: {html.escape(run.out_dir.name)}</h1>
 <p>Parameters:</p><ul>{params}</ul>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>executed</th><th>error</th></tr>
 {''.join(rows)}
 </table></body></html>
 """
-    target = run.out_dir / "index.html"
-    target.write_text(page, encoding="utf-8")
-    return target
+    return write_atomic(run.out_dir / "index.html", page)
 
 
 def run_notebooks(
@@ -167,41 +274,55 @@ def run_notebooks(
 ) -> NotebookRun:
     """Execute ``notebooks`` in order into ``out_dir`` with ``parameters``; export HTML; write the index.
 
-    A failing notebook stops the run (later ones are not started) unless ``keep_going``.
+    A failing notebook stops the run (later ones are not started) unless ``keep_going``; Ctrl-C
+    (KeyboardInterrupt, in this process or in the kernel) always stops it, with the notebook marked
+    "interrupted" and the HTML and index written for what ran (``run.interrupted`` is then True).
     ``log`` receives one line per notebook (status, seconds, and the error when it failed).
+    Executed notebooks are written atomically: papermill writes ``.STEM.partial.ipynb`` as it goes, which
+    replaces ``NAME`` when the notebook ends. The kernels' own stderr goes to ``kernel-stderr.log`` there.
     """
     import papermill
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = NotebookRun(out_dir=out, parameters=dict(parameters))
-    manager = _kernel_manager_class()
+    manager = _kernel_manager_class(out / KERNEL_LOG)
     for source in notebooks:
         target = out / source.name
+        partial = out / f".{source.stem}{PARTIAL_SUFFIX}"
+        partial.unlink(missing_ok=True)
         t0 = time.perf_counter()
         error = ""
+        interrupted = False
         try:
-            papermill.execute_notebook(
-                str(source), str(target), parameters=dict(parameters), kernel_name="python3", language="python",
-                cwd=str(cwd), progress_bar=False, start_timeout=start_timeout, kernel_manager_class=manager,
-            )
+            with _quiet_kernel_deaths():
+                papermill.execute_notebook(
+                    str(source), str(partial), parameters=dict(parameters), kernel_name="python3",
+                    language="python", cwd=str(cwd), progress_bar=False, start_timeout=start_timeout,
+                    kernel_manager_class=manager,
+                )
+        except KeyboardInterrupt:
+            interrupted, error = True, "interrupted (Ctrl-C)"
         except Exception as exc:  # noqa: BLE001 - any failure is this notebook's outcome
             error = _describe_error(exc)
+            interrupted = getattr(exc, "ename", None) == "KeyboardInterrupt"  # the kernel got the Ctrl-C
         seconds = time.perf_counter() - t0
         html_path = None
-        if target.is_file():
+        if partial.is_file():
             try:
+                _finish_notebook(partial, target, interrupted=interrupted)
                 html_path = export_html(target)
-            except Exception as exc:  # noqa: BLE001 - an export failure fails the notebook
-                error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a write or export failure fails the notebook
+                error = error or f"writing {target.name} failed: {type(exc).__name__}: {exc}"
+                partial.unlink(missing_ok=True)
         elif not error:
             error = f"papermill wrote no output notebook at {target}"
-        status = "failed" if error else "done"
+        status = INTERRUPTED if interrupted else ("failed" if error else "done")
         outcome = NotebookOutcome(source.name, status, seconds, target, html_path, error)
         run.outcomes.append(outcome)
         line = f"{status:>6}  {source.name:<40} {seconds:7.1f} s"
         log(line if not error else f"{line}  {error}")
-        if error and not keep_going:
+        if interrupted or (error and not keep_going):
             break
     run.index = write_index(run)
     return run
