@@ -374,3 +374,23 @@ def test_a_result_the_store_cannot_take_is_kept_in_a_side_file(tmp_path, monkeyp
     monkeypatch.setattr(store_module.tempfile, "gettempdir", lambda: str(spare))
     saved = store_module.keep_result(result, tmp_path / "missing" / "r.sqlite")
     assert saved is not None and saved.parent == spare and load_result_file(saved).spec == spec
+
+
+def test_a_stored_spec_this_version_refuses_is_left_out_with_a_warning(tmp_path) -> None:
+    """An earlier version accepted specs that are refused now: the frame leaves them out (one warning)
+    instead of failing, and their rows stay in the store."""
+    import json
+    import sqlite3
+
+    from snnlab.study import ResultsStore, TrialSpec, run_trial
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    spec = TrialSpec(dataset="digits", sizes=(16,), T=2, epochs=1, train_subset=100, test_subset=50, device="cpu")
+    store.put(run_trial(spec))
+    with sqlite3.connect(store.path) as conn:  # as an earlier version would have stored it
+        data = json.loads(conn.execute("SELECT spec_json FROM trials").fetchone()[0])
+        data.update(model="spiking_cnn", sizes=[32])  # too short for a CNN: refused today
+        conn.execute("UPDATE trials SET spec_json = ?", (json.dumps(data),))
+    with pytest.warns(RuntimeWarning, match="1 finished trial"):
+        frame = store.frame()
+    assert frame.empty and len(store) == 1

@@ -37,6 +37,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -539,8 +540,13 @@ class ResultsStore:
                 "FROM trials WHERE status = 'done' ORDER BY rowid"
             ).fetchall()
         records = []
+        refused: list[str] = []
         for key, spec_json, seconds, started, finished, device_used, final_json, env_json in rows:
-            spec = TrialSpec.from_stored(spec_json)
+            try:
+                spec = TrialSpec.from_stored(spec_json)
+            except (ValueError, TypeError) as error:  # stored by an earlier version that accepted it
+                refused.append(f"{key[:12]}: {error}")
+                continue
             if not _matches(spec, accepted):
                 continue
             env = json.loads(env_json or "{}")
@@ -552,6 +558,9 @@ class ResultsStore:
                 "snnlab_version": env.get("snnlab"), "torch_version": env.get("torch"),
             })
             records.append(record)
+        if refused:
+            warnings.warn(f"{len(refused)} finished trial(s) in {self.path} have specs this version refuses and are "
+                          f"left out (their rows stay in the store); first: {refused[0]}", RuntimeWarning, stacklevel=2)
         columns = ["key", *spec_fields(), *METRIC_COLUMNS, "seconds", "started_at", "finished_at", "device_used",
                    "snnlab_version", "torch_version"]
         frame = pd.DataFrame.from_records(records)
