@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -504,6 +504,17 @@ def _names(name: str, text: str) -> tuple[str, ...]:
     return names
 
 
+def _one_or_many(flag: str, text: str, option: str, noun: str, *, many: bool, what: str) -> dict[str, Any]:
+    """``{option + "s": names}`` where the benchmark takes several, else ``{option: the one name}``
+    (more than one is an error naming the flag and the ``noun``)."""
+    names = _names(flag, text)
+    if many:
+        return {f"{option}s": names}
+    if len(names) != 1:
+        raise ValueError(f"{flag}={text!r}: `bench {what}` takes one {noun}")
+    return {option: names[0]}
+
+
 def _workloads(text: str) -> tuple[tuple[int, int, int], ...]:
     out = []
     for item in (v.strip() for v in text.split(",") if v.strip()):
@@ -556,21 +567,11 @@ def _bench_options(args: argparse.Namespace) -> dict:
     if args.p is not None:
         options["p"] = args.p
     if args.method is not None:
-        methods = _names("--method", args.method)
-        if what == "dropout":
-            options["methods"] = methods
-        elif len(methods) != 1:
-            raise ValueError(f"--method={args.method!r}: `bench {what}` takes one dropout method")
-        else:
-            options["method"] = methods[0]
+        options.update(_one_or_many("--method", args.method, "method", "dropout method", many=what == "dropout",
+                                    what=what))
     if args.backend is not None:
-        backends = _names("--backend", args.backend)
-        if what == "step":
-            options["backends"] = backends
-        elif len(backends) != 1:
-            raise ValueError(f"--backend={args.backend!r}: `bench population` takes one LIF backend")
-        else:
-            options["backend"] = backends[0]
+        options.update(_one_or_many("--backend", args.backend, "backend", "LIF backend", many=what == "step",
+                                    what=what))
     if args.ks is not None:
         options["ks"] = _int_list("--ks", args.ks)
     if args.workloads is not None:
