@@ -63,6 +63,21 @@ def test_paper_comparison_covers_every_network_size_and_distinct_method(tmp_path
     assert spec.model == "delayed_snn" and spec.neuron != "lif"
 
 
+def test_paper_profile_builds_every_trial_spec(tmp_path) -> None:
+    """Every trial of both stages of the paper comparison is a valid spec (the CNN once failed here)."""
+    from snnlab.study import comparison as cmp
+
+    with pytest.warns(RuntimeWarning, match="sized for a GPU"):
+        cfg = notebook_config("paper", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    for design in cfg.comparison_designs():
+        stage1 = cmp.lr_specs(design, cfg.network_spec)
+        lrs = {s: cfg.network_spec(s).lr for s in design.settings}
+        stage2 = cmp.condition_specs(design, cfg.network_spec, lrs)
+        assert len(stage1) + len(stage2) == design.n_trials
+    cnn = cfg.network_spec(next(s for s in design.settings if s.network == "spiking_cnn"))
+    assert cnn.sizes == (32, 64, 256) and cnn.dataset == "cifar10"
+
+
 def test_quick_comparison_is_small_and_overridable(tmp_path) -> None:
     cfg = notebook_config("quick", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
     (design,) = cfg.comparison_designs()

@@ -245,12 +245,12 @@ class StudyConfig:
         """The base spec of a comparison ``setting``: its dataset's profile settings, its network (the
         reference networks with their own neuron and encoding; the CNN with channels (32, 64) before
         its dense layer) and its training-set size."""
-        spec = self.base_spec(dataset=setting.dataset, model=setting.network, train_subset=setting.train_size)
+        changes: dict[str, Any] = dict(dataset=setting.dataset, model=setting.network, train_subset=setting.train_size)
         if setting.network in ("delayed_snn", "penalty_snn"):
-            spec = spec.replace(neuron=None, encoding=None)
+            changes.update(neuron=None, encoding=None)
         elif setting.network == "spiking_cnn":
-            spec = spec.replace(sizes=(32, 64, 256))
-        return spec
+            changes["sizes"] = (32, 64, 256)  # one replace: a CNN spec with the MLP's sizes is refused
+        return self.base_spec(**changes)
 
     def comparison_designs(self) -> list[ComparisonDesign]:
         """The tuned comparison of this profile, one ``ComparisonDesign`` per dataset present
