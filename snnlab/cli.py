@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # snnlab trials: stopped by its time limit; a rerun goes on
 EXIT_INTERRUPTED = 130
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Errors snnlab raises on purpose, with a message that names the argument or file: shown as is.
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="snnlab", description="Dropout for spiking neural networks: the study.")
     _add_debug(parser)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,train,sweep,results,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,train,sweep,trials,results,bench}")
 
     run = sub.add_parser("run", help="execute the ordered notebooks with papermill into runs/NAME/")
     run.add_argument("--profile", choices=tuple(PROFILES), default="quick",
@@ -134,6 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--keep-going", action="store_true", help="continue after a failing trial")
     _add_tuning(sweep, overrides=True)
 
+    trials = sub.add_parser("trials", help="train the trials of a profile's tuned comparison (notebook 04) into the "
+                                           "store without notebooks: resumable, parallel, time-bounded")
+    trials.add_argument("--profile", choices=tuple(PROFILES), default="paper", help="study scale (default paper)")
+    trials.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    trials.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    trials.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    trials.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the profile's plan)")
+    trials.add_argument("--setting", action="append", default=None, metavar="TEXT",
+                        help="only the settings whose label contains TEXT, e.g. 'mnist · 1k' or delayed_snn "
+                             "(repeatable; default: every setting)")
+    trials.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the trials through the store (default 1; on a GPU several fill it)")
+    trials.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="stop the workers after this many seconds; a rerun goes on (default: no limit)")
+    trials.add_argument("--executor", choices=("auto", "local", "population"), default="auto",
+                        help="auto: populations on CUDA, one trial at a time elsewhere")
+    trials.add_argument("--max-population", type=int, default=None, help="at most this many trials per population")
+    trials.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
+    _add_store(trials)
+
     results = sub.add_parser("results", help="table of the trials in the results store (default); export, import or "
                                              "verify a shipped results artefact (results/<profile>/)")
     _add_store(results)
@@ -191,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     lif.add_argument("--workloads", default=None,
                      help="TxBxN triples, comma-separated (default 25x128x800,100x128x1000)")
     lif.add_argument("--impls", default=None, help="implementations, comma-separated (default: all but compiled, triton)")
-    for command in (run, train, sweep, results, listing, export, load, verify, bench):
+    for command in (run, train, sweep, trials, results, listing, export, load, verify, bench):
         _add_debug(command, inherit=True)
     return parser
 
@@ -618,7 +639,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "train": cmd_train, "sweep": cmd_sweep, "results": cmd_results, "bench": cmd_bench}
+def cmd_trials(args: argparse.Namespace) -> int:
+    """Train a profile's comparison trials into the store (``snnlab.study.campaign``); 0 when every trial is in
+    it, 3 when the time limit (or another process's claims) left some for a rerun, 1 when trials failed."""
+    import warnings
+
+    from snnlab.study.campaign import train_comparison
+    from snnlab.study.profiles import notebook_config
+    from snnlab.validation import check_int
+
+    data_root = None if args.data_root is None else str(Path(args.data_root).expanduser().resolve())
+    store = _store_path(args.store)
+    _check_store_path(store)
+    if args.max_population is not None:
+        check_int("--max-population", args.max_population, minimum=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "sized for a GPU": this command says what it will run
+        cfg = notebook_config(args.profile, device=args.device, seed=args.seed, seeds=args.seeds, epochs=args.epochs,
+                              data_root=data_root, store_path=store)
+    print(f"snnlab trials: profile {args.profile}, device {cfg.device}, store {store}", flush=True)
+    report = train_comparison(cfg, settings=args.setting, workers=args.workers, time_limit=args.time_limit,
+                              executor=args.executor, max_population=args.max_population,
+                              log=lambda line: print(line, flush=True))
+    print(report.summary().splitlines()[-1])  # the stages' lines were logged as they ended
+    if report.complete:
+        return 0
+    return EXIT_FAILED if any(s.failed for s in report.stages) else EXIT_INCOMPLETE
+
+
+COMMANDS = {"run": cmd_run, "train": cmd_train, "sweep": cmd_sweep, "trials": cmd_trials, "results": cmd_results,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -182,14 +182,15 @@ def load_dataset(
     for flag, value in (("download", download), ("progress", progress)):
         if not isinstance(value, bool):
             raise TypeError(f"{flag} must be True or False, got {type(value).__name__} ({value!r})")
+    data_root = resolve_root(root)  # checked for every dataset: digits ignores it, but a wrong type is a mistake
     dev = resolve_device(device)
 
     if name == "digits":
         raw = _load_digits(split)
     elif name in MNIST_FOLDERS:
-        raw = _load_mnist_like(name, split, resolve_root(root), download)
+        raw = _load_mnist_like(name, split, data_root, download)
     else:
-        raw = _load_cifar10(split, resolve_root(root), download, progress)
+        raw = _load_cifar10(split, data_root, download, progress)
 
     x, y = raw.x, raw.y
     if subset is not None:

@@ -39,7 +39,7 @@ from torch import nn
 
 from snnlab.data import SplitData, iterate_batches, random_subset
 from snnlab.device import resolve_device
-from snnlab.validation import check_choice, check_finite, check_float, check_int
+from snnlab.validation import check_bool, check_choice, check_finite, check_float, check_int, check_seed
 
 try:
     from tqdm.auto import tqdm
@@ -337,7 +337,8 @@ def fit(
     check_int("epochs", epochs, minimum=1)
     lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     check_int("batch_size", batch_size, minimum=1)
-    check_int("seed", seed)
+    check_seed("seed", seed)
+    check_bool("progress", progress)
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     for name, fn in (("callback", callback), ("on_step", on_step)):
         if fn is not None and not callable(fn):

@@ -40,6 +40,21 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     return int(value)
 
 
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes (a larger one overflows there)
+
+
+def check_seed(name: str, value: Any, *, optional: bool = False) -> int | None:
+    """Return ``value`` if it is an integer seed ``torch.Generator.manual_seed`` accepts (``SEED_RANGE``);
+    ``None`` too when ``optional``. Checked where the seed is given, not when the first generator is made."""
+    if value is None and optional:
+        return None
+    value = check_int(name, value)
+    lo, hi = SEED_RANGE
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}={value} is not allowed; a seed must be an integer in [{lo}, {hi}] (a torch.Generator seed)")
+    return value
+
+
 def check_float(
     name: str,
     value: Any,

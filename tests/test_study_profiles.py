@@ -92,3 +92,13 @@ def test_load_shipped_results_says_when_there_are_none(tmp_path, monkeypatch) ->
     monkeypatch.setenv("SNNLAB_RESULTS", str(tmp_path))
     cfg = notebook_config("smoke", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
     assert "no shipped results for profile 'smoke'" in cfg.load_shipped_results()
+
+
+def test_auto_device_keeps_trial_keys_machine_independent(tmp_path) -> None:
+    """With device="auto" (the notebooks' default) the specs say "auto", so results trained on a GPU
+    and shipped have the keys a CPU run of the same notebook asks the store for."""
+    auto = notebook_config("quick", device="auto", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    cpu = notebook_config("quick", device="cpu", data_root=tmp_path, store_path=tmp_path / "s.sqlite")
+    assert auto.base_spec().device == "auto" and cpu.base_spec().device == "cpu"
+    assert auto.base_spec().key != cpu.base_spec().key
+    assert auto.device in ("cpu", "cuda", "mps")  # the class of device present, for the notebooks' own calls

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from snnlab.dropout.masks import mask_stats
 from snnlab.dropout.stats import DropoutStats
 from snnlab.generators import generator_on
-from snnlab.validation import check_bool, check_choice, check_float, check_int, check_optional_int
+from snnlab.validation import check_bool, check_choice, check_float, check_seed
 
 RESCALES = ("inverted", "none")
 FAMILIES = ("baseline", "classic", "snn_aware")
@@ -102,7 +102,7 @@ class SpikeDropout(nn.Module):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.rescale = rescale
         self.mc = check_bool("mc", mc)
-        seed = check_optional_int("seed", seed)  # an integer: 1.7 is refused, not truncated
+        seed = check_seed("seed", seed, optional=True)  # an integer a generator takes: 1.7 is refused, not truncated
         self._generator = generator
         # Without an explicit seed, draw one from the global RNG so torch.manual_seed controls it.
         self._seed = seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
@@ -114,7 +114,7 @@ class SpikeDropout(nn.Module):
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
         """Restart this module's mask stream from ``seed`` (drops any caller-supplied generator)."""
-        self._seed = check_int("seed", seed)
+        self._seed = check_seed("seed", seed)
         self._generator = None
 
     def generator_for(self, device: torch.device) -> torch.Generator:
@@ -182,8 +182,14 @@ class SpikeDropout(nn.Module):
             raise TypeError(f"spikes must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
         if x.dim() < 3:
             raise ValueError(f"spikes must be time-major [T, B, features...] (at least 3 dims), got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"spikes must be a floating-point tensor (spikes as 0.0/1.0, e.g. float32), got dtype {x.dtype}")
         membrane = ctx.membrane
         if membrane is not None:
+            if not isinstance(membrane, Tensor):
+                raise TypeError(f"membrane must be a torch.Tensor [T, B, ...] or None, got {type(membrane).__name__}")
+            if not membrane.is_floating_point():
+                raise TypeError(f"membrane must be a floating-point tensor, got dtype {membrane.dtype}")
             mean_shape = (1,) + tuple(x.shape[1:])
             ok = membrane.shape == x.shape or (self.membrane == "mean" and tuple(membrane.shape) == mean_shape)
             if not ok:

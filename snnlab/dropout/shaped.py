@@ -96,6 +96,9 @@ def water_fill(weights: Tensor, mean: float, cap: float, *, validate: bool = Tru
     all at once, sorted along the row); 0 (default) fills the whole tensor as one row.
     """
     rows, n = _rows(weights.shape, batch_dims)
+    out_dtype = weights.dtype if weights.is_floating_point() else torch.float32
+    if n == 0 or rows == 0:  # no units (a layer of zero neurons, an empty batch): nothing to fill
+        return torch.zeros(weights.shape, dtype=out_dtype, device=weights.device)
     w = weights.detach().to(torch.float64).reshape(rows, n)
     if validate and (bool((w < 0).any()) or not bool(torch.isfinite(w).all())):
         raise ValueError("weights for water_fill must be finite and non-negative")
@@ -126,7 +129,7 @@ def water_fill(weights: Tensor, mean: float, cap: float, *, validate: bool = Tru
     # the remaining rate is shared equally by the others.
     share = (target - n_pos * cap) / (n - n_pos).clamp(min=1.0)
     q = torch.where(n_pos * cap <= target, torch.where(pos, cap, share), q)
-    return q.view(weights.shape).to(weights.dtype if weights.is_floating_point() else torch.float32)
+    return q.view(weights.shape).to(out_dtype)
 
 
 def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_max: float = 0.95,
@@ -147,6 +150,8 @@ def shape_probabilities(scores: Tensor, p: float, *, favor: str = "protect", p_m
     if not isinstance(scores, Tensor):
         raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
     rows, n = _rows(scores.shape, batch_dims)
+    if n == 0 or rows == 0:  # a layer of zero neurons (or no rows): no probabilities to shape
+        return torch.zeros(scores.shape, dtype=torch.float32, device=scores.device)
     with torch.no_grad():
         s = scores.detach().to(torch.float64).reshape(rows, n)
         if validate and not bool(torch.isfinite(s).all()):
@@ -358,7 +363,7 @@ class SynapticDropout(ShapedDropout):
                 f"weight must have one row per neuron of x (shape [{x.shape[2]}, ...] for x of shape "
                 f"{tuple(x.shape)}), got {shape}"
             )
-        norms = weight.detach().flatten(1).norm(dim=1)
+        norms = weight.detach().flatten(1).to(torch.float64).norm(dim=1)  # an integer weight has a norm too
         return norms.view((-1,) + (1,) * (x.dim() - 3))
 
 

@@ -7,14 +7,17 @@ from typing import Any
 from snnlab.dropout.base import SpikeDropout
 from snnlab.dropout.registry import make_dropout
 from snnlab.generators import seeded_init
+from snnlab.validation import check_float
 
 
 def make_slots(n_slots: int, dropout: Any, p: float, dropout_options: dict | None, seed: int | None) -> list[SpikeDropout]:
     """One dropout module per hidden layer from a name, a module, a list (one entry per layer) or None.
 
     Modules built here draw their default seed under ``seeded_init(seed)`` (the caller's global
-    RNG is left alone); the model reseeds every slot from its own seed afterwards.
+    RNG is left alone); the model reseeds every slot from its own seed afterwards. ``p`` is checked
+    here even where no method is built (``dropout=None``): ``p=None`` is a mistake, not "no dropout".
     """
+    p = check_float("p", p, low=0.0, high=1.0, high_inclusive=False)
     if isinstance(dropout, (list, tuple)):
         if len(dropout) != n_slots:
             raise ValueError(f"dropout has {len(dropout)} entries but the model has {n_slots} hidden spiking layers")

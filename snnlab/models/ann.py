@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from snnlab.generators import seeded_init as _seeded_init
 from snnlab.models.base import check_batch as _check_batch
 from snnlab.models.base import check_sizes as _check_sizes
-from snnlab.validation import check_finite, check_float, check_int
+from snnlab.validation import check_finite, check_float, check_int, check_seed
 
 
 def _check_dropout_p(dropout_p: float) -> float:
@@ -32,6 +32,7 @@ class MLP(nn.Module):
         super().__init__()
         self.sizes = _check_sizes(sizes)
         dropout_p = _check_dropout_p(dropout_p)
+        check_seed("seed", seed, optional=True)
         layers: list[nn.Module] = []
         with _seeded_init(seed):
             for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
@@ -43,9 +44,11 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``[B, classes]`` of a batch ``x[B, ...]`` with ``sizes[0]`` values per sample."""
+        """Logits ``[B, classes]`` of a batch ``x[B, ...]`` with ``sizes[0]`` values per sample.
+
+        Computed in the weights' dtype (the input is cast, as the spiking models' synapses do)."""
         _check_input(x, n_features=self.sizes[0])
-        return self.net(x.reshape(x.shape[0], -1))
+        return self.net(x.reshape(x.shape[0], -1).to(self.net[0].weight.dtype))
 
 
 class CNN(nn.Module):
@@ -71,6 +74,7 @@ class CNN(nn.Module):
         if self.input_shape[1] >> len(chans) < 1 or self.input_shape[2] >> len(chans) < 1:
             raise ValueError(f"input_shape {self.input_shape} is too small for {len(chans)} pooling blocks")
         dropout_p = _check_dropout_p(dropout_p)
+        check_seed("seed", seed, optional=True)
         C, H, W = self.input_shape
         layers: list[nn.Module] = []
         with _seeded_init(seed):
@@ -86,6 +90,7 @@ class CNN(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``[B, classes]`` of a batch of images ``x[B, C, H, W]`` (``input_shape``)."""
+        """Logits ``[B, classes]`` of a batch of images ``x[B, C, H, W]`` (``input_shape``), computed in
+        the weights' dtype (the input is cast, as the spiking models' synapses do)."""
         _check_input(x, shape=self.input_shape)
-        return self.net(x)
+        return self.net(x.to(self.net[0].weight.dtype))

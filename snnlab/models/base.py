@@ -31,7 +31,7 @@ from snnlab.dropout import SpikeDropout, make_slots
 from snnlab.encoding import ENCODINGS, check_encoding_options, encode
 from snnlab.generators import generator_on
 from snnlab.recording import Recording
-from snnlab.validation import check_choice, check_finite, check_float, check_int, check_optional_int
+from snnlab.validation import check_choice, check_finite, check_float, check_int, check_seed
 
 
 def check_sizes(sizes: Sequence[int], *, min_len: int = 2, name: str = "sizes") -> tuple[int, ...]:
@@ -59,7 +59,7 @@ class SpikingModel(nn.Module):
 
     def __init__(self, T: int, *, encoding: str, encoding_options: dict | None, seed: int | None) -> None:
         super().__init__()
-        check_optional_int("seed", seed)
+        check_seed("seed", seed, optional=True)
         self.T = check_int("T", T, minimum=1)
         self.encoding = check_choice("encoding", encoding, ENCODINGS)
         self.encoding_options = check_encoding_options(self.encoding, encoding_options)
@@ -116,7 +116,7 @@ class SpikingModel(nn.Module):
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
         """Restart the encoding and every dropout mask stream from ``seed`` (fit() calls this)."""
-        check_int("seed", seed)
+        check_seed("seed", seed)
         self._encoding_seed = derived_seed(seed, 0)
         self._encoding_generator = None
         for i, block in enumerate(self.blocks):
@@ -136,16 +136,19 @@ class SpikingModel(nn.Module):
         T steps), else ``(spikes [T, B, ...], None)``."""
         if self.encoding == "direct":
             return x, self.T
-        # validate=False: no value check (a device->host sync) per forward; fit() checks the data once
-        spikes = encode(x, self.encoding, self.T, generator=self._encoding_gen(x.device), validate=False,
-                        **self.encoding_options)
+        # The encoder's value checks (in [0, 1] where the encoding needs it: a latency code of x > 1 would
+        # index a step before 0) run on the CPU, where they cost nothing; on an accelerator they would be
+        # a device->host sync per forward, so they are skipped there (fit() checks the data once).
+        spikes = encode(x, self.encoding, self.T, generator=self._encoding_gen(x.device),
+                        validate=x.device.type == "cpu", **self.encoding_options)
         return spikes, None
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1].
 
-        A NaN or infinite value in ``x`` is a ValueError when ``x`` is on the CPU; on an accelerator
-        it is not checked here (a host sync per step): ``fit``/``evaluate`` check their data once.
+        A NaN or infinite value in ``x`` is a ValueError when ``x`` is on the CPU, and so is a value
+        outside [0, 1] with an encoding that needs intensities (``rate``: ``gain*x``; ``latency``); on an
+        accelerator neither is checked here (a host sync per step): ``fit``/``evaluate`` check their data once.
         """
         x = self._prepare_input(x)
         if x.device.type == "cpu":

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from snnlab.functional.srm import FirstSpikeParams, FirstSpikeState, first_spike_initial_state, first_spike_step, first_spikes
 from snnlab.functional.surrogate import Surrogate, resolve_surrogate
-from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
+from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_current
 from snnlab.neurons.registry import register_neuron
 from snnlab.validation import check_float
 
@@ -42,7 +42,7 @@ class FirstSpike(StepNeuron):
 
     def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
         """Spikes of the whole potential trace ``x[T, B, ...]`` at once; the trace is ``x`` itself."""
-        check_sequence("x", x)
+        check_current("x", x)
         return NeuronOutput(first_spikes(x, self.params()), x if trace else None, x if mean else None)
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from snnlab.functional.lif import leaky_step
-from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
+from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_current
 
 
 class LeakyIntegrator(StepNeuron):
@@ -38,7 +38,7 @@ class LeakyIntegrator(StepNeuron):
     def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
         """The trace from the loop (when asked); the time mean always as one weighted sum over time,
         so asking for the trace (a recording) never changes the mean."""
-        check_sequence("x", x)
+        check_current("x", x)
         traced = super().run(x, trace=True) if trace else None
         summary = torch.tensordot(self.mean_weights(x.shape[0], x), x, dims=1).unsqueeze(0) if mean else None
         return NeuronOutput(None, traced.trace if traced is not None else None, summary)

@@ -9,7 +9,7 @@ from snnlab.functional.lif import RESETS, LIFParams, LIFState, beta_from_tau, li
 from snnlab.functional.surrogate import Surrogate, resolve_surrogate
 from snnlab.neurons import lif_kernels
 from snnlab.neurons.fused_lif import FusedLIF
-from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_sequence
+from snnlab.neurons.protocol import NeuronOutput, StepNeuron, check_current, check_static_current
 from snnlab.neurons.registry import register_neuron
 from snnlab.validation import check_choice, check_float
 
@@ -83,7 +83,7 @@ class LIF(StepNeuron):
         """Run ``x[T, B, ...]``: spikes, and the pre-reset membrane trace / time mean when asked."""
         if self.backend == "loop":
             return super().run(x, trace=trace, mean=mean)
-        check_sequence("x", x)
+        check_current("x", x)
         params = self.params()
         if self.backend in ("kernel", "auto"):
             applies, reason = lif_kernels.kernel_applies(x)
@@ -103,6 +103,7 @@ class LIF(StepNeuron):
         """``run`` on the current ``x[B, ...]`` held for ``steps`` steps. On the C kernel nothing
         ``[T, B, ...]`` is kept for backward and ``x`` gets its gradient summed over time in the
         kernel (``lif_kernels.lif_kernel_static``); elsewhere the expanded ``run``."""
+        check_static_current("x", x, steps)
         if self.backend in ("kernel", "auto") and x.device.type == "cpu" and x.dim() >= 1:
             applies, _ = lif_kernels.kernel_applies(x)
             if applies:

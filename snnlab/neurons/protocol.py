@@ -65,6 +65,27 @@ def check_sequence(name: str, x: Any, min_dim: int = 2) -> None:
         raise ValueError(f"{name} has T={x.shape[0]} steps; T must be >= 1")
 
 
+def check_current(name: str, x: Any, min_dim: int = 2) -> None:
+    """``x`` must be a floating-point time-major tensor ``[T, B, ...]`` (``check_sequence``): the input
+    current of a neuron (an integer or boolean current would fail deep inside the step arithmetic)."""
+    check_sequence(name, x, min_dim)
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor (an input current, e.g. float32), got dtype {x.dtype}")
+
+
+def check_static_current(name: str, x: Any, steps: Any) -> None:
+    """``run_static``'s arguments: ``x`` a floating-point tensor ``[B, ...]``, ``steps`` an integer >= 1."""
+    from snnlab.validation import check_int
+
+    check_int("steps", steps, minimum=1)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [B, ...], got {type(x).__name__}")
+    if x.dim() < 1:
+        raise ValueError(f"{name} must have a batch dimension [B, ...], got a 0-d tensor")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor (an input current, e.g. float32), got dtype {x.dtype}")
+
+
 class StepNeuron(nn.Module):
     """A neuron defined by one step; ``run`` is the only time loop.
 
@@ -88,7 +109,7 @@ class StepNeuron(nn.Module):
 
     def run(self, x: Tensor, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
         """Run ``x[T, B, ...]`` step by step; collect the outputs and the membrane summaries asked for."""
-        check_sequence("x", x)
+        check_current("x", x)
         keep_trace = trace or (mean and not self.running_mean)
         params = self.params()
         steps = x.unbind(0)  # unbind, not x[t]: indexing makes backward O(T^2)
@@ -116,6 +137,7 @@ class StepNeuron(nn.Module):
     def run_static(self, x: Tensor, steps: int, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
         """``run`` on the current ``x[B, ...]`` held for ``steps`` steps: an expand view over time (no
         copy). Neurons with a cheaper way to take a constant input (the LIF kernel) override it."""
+        check_static_current("x", x, steps)
         return self.run(x.unsqueeze(0).expand(steps, *x.shape), trace=trace, mean=mean)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -207,10 +207,15 @@ class StudyConfig:
     lr: float
     data_root: str
     store_path: str
+    spec_device: str = "auto"  # the device trials are specified with: "auto" keeps a trial's key machine-independent
+
 
     def base_spec(self, **overrides: Any) -> TrialSpec:
         """A ``TrialSpec`` with this config's settings (spiking MLP, LIF, direct encoding, no dropout).
 
+        The spec's ``device`` is the one the notebook asked for (``spec_device``): with the default
+        ``"auto"`` a trial has the same key on a GPU and on a laptop, so shipped results trained on a
+        GPU are found by a CPU run (where each trial really ran is stored as ``device_used``).
         ``overrides`` are TrialSpec fields. Overriding ``dataset`` switches to that dataset's
         profile settings (T, hidden width, subsets, batch size, lr) unless those are overridden too.
         """
@@ -222,7 +227,7 @@ class StudyConfig:
         base = TrialSpec(
             dataset=dataset, train_subset=s.train_subset, test_subset=s.test_subset, model="spiking_mlp",
             sizes=(s.hidden,), neuron="lif", encoding="direct", T=s.T, method="none", p=0.0, seed=self.seed,
-            epochs=self.epochs, lr=s.lr, batch_size=s.batch_size, device=self.device,
+            epochs=self.epochs, lr=s.lr, batch_size=s.batch_size, device=self.spec_device,
         )
         return base.replace(**overrides) if overrides else base
 
@@ -326,4 +331,5 @@ def notebook_config(
         seeds=[seed + i for i in range(n_seeds)], epochs=n_epochs, p_values=prof.p_values, T=settings.T,
         hidden=settings.hidden, train_subset=settings.train_subset, test_subset=settings.test_subset,
         batch_size=settings.batch_size, lr=settings.lr, data_root=str(root), store_path=str(Path(store_path)),
+        spec_device="auto" if device == "auto" else device_class,
     )
