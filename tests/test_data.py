@@ -408,6 +408,32 @@ def test_a_file_that_is_not_gzip_names_the_file(tmp_path):
         load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
 
 
+@pytest.mark.parametrize("where", ["crc", "length", "stream"])
+def test_a_gz_with_a_wrong_checksum_names_the_file(tmp_path, where):
+    """A .gz whose bytes were damaged but not shortened: the gzip trailer's CRC-32 or length no longer
+    matches what decompresses (or the deflate stream itself is broken)."""
+    _tiny_mnist(tmp_path)
+    bad = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    blob = bytearray(bad.read_bytes())
+    position = {"crc": len(blob) - 8, "length": len(blob) - 3, "stream": len(blob) // 2}[where]
+    blob[position] ^= 0xFF
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad)) + ".*truncated or damaged"):
+        load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+    load_dataset("mnist", "train", root=tmp_path, device="cpu", download=False)  # the other split's files are fine
+
+
+def test_an_unreadable_cache_file_is_ignored_and_rewritten(tmp_path, _private_cache):
+    arrays = _tiny_mnist(tmp_path)
+    load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+    (entry,) = _private_cache.glob("mnist-test-*.pt")
+    entry.write_bytes(entry.read_bytes()[:50])  # truncated
+    with pytest.warns(UserWarning, match="ignoring unreadable cache file"):
+        d = load_dataset("mnist", "test", root=tmp_path, device="cpu", download=False)
+    assert torch.equal(d.y, torch.from_numpy(arrays["test"][1]).long())
+    assert torch.load(entry, weights_only=True)["y"].shape == (5,)  # decoded again and rewritten
+
+
 @pytest.mark.parametrize(
     "damage, fragment",
     [
@@ -543,6 +569,19 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path, content):
         load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
 
 
+def test_files_that_are_not_images_by_name_are_not_samples(tmp_path):
+    """A README or labels file next to the images (in a class folder or the split folder) is neither a
+    class nor a sample; only the image suffixes are read (a file with one that does not decode is an error)."""
+    _tiny_image_folder(tmp_path)
+    clean = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    images = tmp_path / "CIFAR-10-images"
+    (images / "train" / "README.txt").write_text("CIFAR-10 export")
+    (images / "train" / "ant" / "labels.csv").write_text("file,label\n")
+    (images / "train" / "bee" / "notes").write_bytes(b"\x00\x01")
+    d = load_dataset("cifar10", "train", root=tmp_path, device="cpu", progress=False)
+    assert d.classes == clean.classes and torch.equal(d.x, clean.x) and torch.equal(d.y, clean.y)
+
+
 def test_a_truncated_image_is_named(tmp_path):
     _tiny_image_folder(tmp_path)
     bad = tmp_path / "CIFAR-10-images" / "train" / "ant" / "0001.png"
@@ -567,3 +606,9 @@ def test_real_cifar10_folder_sample(shared_data, tmp_path):
     expected = torch.from_numpy(np.array(Image.open(first).convert("RGB"))).permute(2, 0, 1).float() / 255
     assert torch.equal(d.x[0], expected)
     assert 0.0 <= float(d.x.min()) and float(d.x.max()) <= 1.0
+
+
+def test_root_is_checked_for_the_embedded_digits_too():
+    """``root=12`` used to be ignored silently for digits (found by tests/test_properties.py)."""
+    with pytest.raises(TypeError, match=r"root must be a path \(str or os.PathLike\) or None, got int \(12\)"):
+        load_dataset("digits", "train", root=12, device="cpu")

@@ -304,3 +304,29 @@ def test_layer_context_is_frozen():
     assert ctx.membrane is None and ctx.weight is None and ctx.next_weight is None
     with pytest.raises(AttributeError):
         ctx.spikes = torch.ones(1)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_seed_a_generator_cannot_take_is_refused_when_given(key):
+    """``seed=2**70`` used to be accepted and fail at the first forward with torch's overflow message."""
+    with pytest.raises(ValueError, match=r"seed=1180591620717411303424 is not allowed; a seed must be an integer in"):
+        make_dropout(key, 0.0, seed=2**70)
+    d = make_dropout(key, 0.0, seed=3)
+    with pytest.raises(ValueError, match="a seed must be an integer in"):
+        d.reseed(-(2**64))
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.uint8])
+def test_spikes_and_membrane_must_be_floating_point(key, dtype):
+    """Integer or boolean spikes used to pass some methods and fail others deep inside (``temporal`` on
+    bool spikes: NotImplementedError from addcmul); an integer membrane failed ``membrane`` with a
+    RuntimeError from mean(), a membrane that is not a tensor with an AttributeError."""
+    d = make_dropout(key, 0.0 if key == "none" else P, seed=0)
+    weight = torch.randn(N, 4)
+    with pytest.raises(TypeError, match=f"spikes must be a floating-point tensor .*got dtype {dtype}"):
+        d(LayerContext(torch.ones(T, B, N, dtype=dtype), membrane=torch.zeros(T, B, N), weight=weight))
+    with pytest.raises(TypeError, match=f"membrane must be a floating-point tensor, got dtype {dtype}"):
+        d(LayerContext(spikes(), membrane=torch.ones(T, B, N, dtype=dtype), weight=weight))
+    with pytest.raises(TypeError, match="membrane must be a torch.Tensor .* got str"):
+        d(LayerContext(spikes(), membrane="membrane", weight=weight))

@@ -552,3 +552,30 @@ def test_causal_variant_trains_in_a_model_and_a_population(key):
         torch.testing.assert_close(got[k], m(x[k]), rtol=1e-9, atol=1e-12)
         for slot, single in zip(pop.dropouts, m.dropouts):
             assert torch.equal(slot.methods[k].last_step_probabilities, single.last_step_probabilities)
+
+
+@pytest.mark.parametrize("key", ["membrane", "synaptic", "activity"])
+@pytest.mark.parametrize("window", WINDOWS)
+def test_a_layer_of_zero_neurons_passes_through(key, window):
+    """A layer with no neurons used to raise IndexError from amin() (found by tests/test_properties.py)."""
+    if key == "synaptic" and window == "causal":
+        return
+    d = make_dropout(key, P, seed=0, window=window)
+    for shape in ((T, 3, 0), (T, 0, 0), (T, 2, 0, 2, 2)):
+        x = torch.zeros(shape)
+        out = d(LayerContext(x, membrane=torch.zeros(shape), weight=torch.zeros(shape[2], 4)))
+        assert out.shape == x.shape
+        assert d.last_probabilities.shape == x.shape[2:]
+    assert shape_probabilities(torch.zeros(0), P).shape == (0,)
+    assert shape_probabilities(torch.zeros(T, 2, 0), P, batch_dims=2).shape == (T, 2, 0)
+    assert water_fill(torch.zeros(0), P, 0.9).shape == (0,)
+    assert water_fill(torch.zeros(0, 3), P, 0.9, batch_dims=1).shape == (0, 3)
+
+
+def test_synaptic_takes_an_integer_weight():
+    """An integer weight used to fail with a RuntimeError from the norm (it has a norm like any other)."""
+    x = spikes()
+    weight = torch.arange(x.shape[2] * 3).view(x.shape[2], 3)
+    a = make_dropout("synaptic", P, seed=0)
+    b = make_dropout("synaptic", P, seed=0)
+    assert torch.equal(a(LayerContext(x, weight=weight)), b(LayerContext(x, weight=weight.float())))

@@ -63,3 +63,12 @@ def test_wrong_types(bad) -> None:
 def test_unknown_names_are_refused_by_the_registry() -> None:
     with pytest.raises(ValueError, match="dropout method 'nope' is not known"):
         make_slots(1, "nope", 0.1, None, seed=0)
+
+
+@pytest.mark.parametrize("p", [None, "0.2", float("nan"), -0.1, 1.0])
+def test_p_is_checked_even_without_a_method(p) -> None:
+    """``p=None`` with ``dropout=None`` used to be taken as "no dropout" (found by tests/test_properties.py)."""
+    with pytest.raises((TypeError, ValueError), match="p"):
+        make_slots(2, None, p, None, seed=0)
+    with pytest.raises((TypeError, ValueError), match="p"):
+        make_slots(2, "none", p, None, seed=0)

@@ -75,3 +75,26 @@ def test_cnn_arguments_are_checked() -> None:
         CNN((1, 4, 4), (2,), 0, 2)
     with pytest.raises(ValueError, match="too small for 3 pooling blocks"):
         CNN((1, 4, 4), (2, 2, 2), 3, 2)
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: MLP([8, 5, 3], seed=0), (2, 8)),
+                                         (lambda: CNN((1, 4, 4), (2,), 5, 3, seed=0), (2, 1, 4, 4))])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.bfloat16])
+def test_other_float_dtypes_are_cast_to_the_weights(make, shape, dtype) -> None:
+    """float64 or float16 inputs used to fail with "mat1 and mat2 must have the same dtype" (the spiking
+    models cast them; found by tests/test_properties.py)."""
+    model = make()
+    x = torch.rand(shape)
+    out = model(x.to(dtype))
+    assert out.dtype == torch.float32 and out.shape == (2, 3)
+    if dtype == torch.float64:
+        assert torch.allclose(out, model(x))
+
+
+@pytest.mark.parametrize("make", [MLP, CNN])
+def test_a_seed_that_is_not_an_integer_seed_is_refused(make) -> None:
+    args = ([8, 5, 3],) if make is MLP else ()
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        make(*args, seed="0")
+    with pytest.raises(ValueError, match="a seed must be an integer in"):
+        make(*args, seed=2**70)

@@ -274,3 +274,38 @@ def test_dropout_argument_forms() -> None:
         SpikingMLP([64, 32, 10], dropout=[3], p=0.1)
     with pytest.raises(ValueError, match="without a dropout method"):
         SpikingMLP([64, 32, 10], p=0.2)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SpikingMLP([4, 8, 3], T=3, seed=0, encoding="latency"),
+    lambda: SpikingMLP([4, 8, 3], T=3, seed=0, encoding="rate"),
+    lambda: SpikingMLP([4, 8, 3], T=3, seed=0, encoding="rate", encoding_options={"gain": 0.5}),
+    lambda: DelayedSNN([4, 8, 3], T=3, seed=0),
+])
+@pytest.mark.parametrize("value", [1.5, -0.25, 3.0])
+def test_intensities_outside_the_unit_interval_are_refused_on_the_cpu(make, value) -> None:
+    """A latency-coded input above 1 (or below 0) used to fail with torch's "index -1 is out of bounds"
+    from the encoder's scatter, and a rate-coded one was silently clipped (found by tests/test_properties.py)."""
+    model = make()
+    x = torch.rand(2, 4) * 0.5
+    x[1, 2] = value
+    if model.encoding == "rate" and 0.0 <= value * model.encoding_options.get("gain", 1.0) <= 1.0:
+        assert model(x).shape == (2, 3)  # gain*x is what must lie in [0, 1]
+        return
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\] for this encoding"):
+        model(x)
+    assert model(torch.rand(2, 4)).shape == (2, 3)
+
+
+def test_direct_and_noisy_inputs_may_leave_the_unit_interval() -> None:
+    for model in (SpikingMLP([4, 8, 3], T=3, seed=0), PenaltySNN([4, 8, 3], T=3, seed=0)):
+        assert model(torch.rand(2, 4) * 4 - 2).shape == (2, 3)
+
+
+@pytest.mark.parametrize("seed", [2**70, -(2**64)])
+def test_a_seed_a_generator_cannot_take_is_refused(seed) -> None:
+    with pytest.raises(ValueError, match="a seed must be an integer in"):
+        SpikingMLP([4, 8, 3], T=3, seed=seed)
+    model = SpikingMLP([4, 8, 3], T=3, seed=0)
+    with pytest.raises(ValueError, match="a seed must be an integer in"):
+        model.reseed(seed)

@@ -56,3 +56,14 @@ def test_mean_alone_is_the_loops_mean_to_rounding() -> None:
 def test_mean_weights_are_suffix_sums_of_powers() -> None:
     c = LeakyIntegrator(0.5).mean_weights(3, torch.zeros(1, dtype=torch.float64))
     assert c.tolist() == [(1 + 0.5 + 0.25) / 3, (1 + 0.5) / 3, 1 / 3]
+
+
+def test_mean_weights_are_made_once_per_length_dtype_and_device() -> None:
+    """The training loop reads them every step: made once (no host-to-device copy per step on CUDA)."""
+    lif = LeakyIntegrator(0.8)
+    like = torch.zeros(1)
+    first = lif.mean_weights(5, like)
+    assert lif.mean_weights(5, like) is first
+    assert lif.mean_weights(6, like) is not first and lif.mean_weights(5, like.double()).dtype == torch.float64
+    lif.beta = 0.5  # a changed beta is not served from the cache
+    torch.testing.assert_close(lif.mean_weights(5, like), LeakyIntegrator(0.5).mean_weights(5, like))

@@ -8,7 +8,16 @@ import pytest
 import torch
 from torch import Tensor
 
-from snnlab.neurons import LIF, Neuron, NeuronOutput, StepNeuron, check_sequence, neuron_class, neuron_keys
+from snnlab.neurons import (
+    LIF,
+    LeakyIntegrator,
+    Neuron,
+    NeuronOutput,
+    StepNeuron,
+    check_sequence,
+    neuron_class,
+    neuron_keys,
+)
 
 
 class Counter(StepNeuron):
@@ -173,3 +182,22 @@ class _Named(NamedTuple):
 def test_non_neuron_is_not_a_neuron() -> None:
     assert not isinstance(_Named(1), Neuron)
     assert not isinstance(torch.nn.Linear(2, 2), Neuron)
+
+
+@pytest.mark.parametrize("make", [*(neuron_class(k) for k in neuron_keys()), lambda: LIF(backend="loop"),
+                                  lambda: LIF(backend="fused"), LeakyIntegrator])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.uint8])
+def test_an_integer_or_boolean_current_is_refused_naming_x(make, dtype: torch.dtype) -> None:
+    """An integer current used to fail inside the step arithmetic (LIF: RuntimeError "For integral input
+    tensors, argument alpha must not be a floating point number"; first_spike on bool: NotImplementedError),
+    or to run on silently (penalty) (found by tests/test_properties.py)."""
+    neuron = make()
+    x = torch.ones(3, 2, 4, dtype=dtype)
+    with pytest.raises(TypeError, match=f"x must be a floating-point tensor .*got dtype {dtype}"):
+        neuron.run(x, trace=True, mean=True)
+    with pytest.raises(TypeError, match=f"x must be a floating-point tensor .*got dtype {dtype}"):
+        neuron.run_static(x[0], 3)
+    for steps in (0, 1.5):
+        with pytest.raises((TypeError, ValueError), match="steps"):
+            neuron.run_static(torch.ones(2, 4), steps)
+    assert neuron.run_static(torch.ones(2, 4), 3).mean is None  # a float current still runs

@@ -319,3 +319,8 @@ def test_a_model_that_cannot_be_built_on_meta_is_built_on_the_cpu_instead(monkey
                                                    "built: RuntimeError: mat1 and mat2")):
         TrialSpec(sizes=(47,))
     _check_build.cache_clear()
+
+
+def test_a_seed_no_generator_takes_is_refused_when_the_spec_is_made() -> None:
+    with pytest.raises(ValueError, match="seed"):
+        TrialSpec(seed=2**70)

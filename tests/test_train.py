@@ -109,12 +109,18 @@ def test_history_frame_empty():
         (dict(epochs=1, lr=-1.0), ValueError, "lr="),
         (dict(epochs=1, batch_size=0), ValueError, "batch_size=0"),
         (dict(epochs=1, device="tpu"), ValueError, "tpu"),
+        # found by tests/test_properties.py: a truthy stand-in used to switch the bar on, and a seed too
+        # large for a generator failed with torch's "Overflow when unpacking long long"
+        (dict(epochs=1, progress="no"), TypeError, r"progress must be True or False, got str \('no'\)"),
+        (dict(epochs=1, progress=None), TypeError, "progress must be True or False"),
+        (dict(epochs=1, seed=2**70), ValueError, "seed=1180591620717411303424 is not allowed; a seed must be"),
     ],
 )
 def test_fit_bad_arguments(digits, kwargs, exc, match):
     tr, te = digits
+    kwargs = {"progress": False, **kwargs}
     with pytest.raises(exc, match=match):
-        fit(SpikingMLP([64, 16, 10], T=2), tr, te, progress=False, **kwargs)
+        fit(SpikingMLP([64, 16, 10], T=2), tr, te, **kwargs)
 
 
 def test_fit_rejects_nan_inputs_and_wrong_types(digits):

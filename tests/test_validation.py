@@ -7,7 +7,16 @@ import re
 
 import pytest
 
-from snnlab.validation import check_bool, check_choice, check_finite, check_float, check_int, check_optional_int
+from snnlab.validation import (
+    SEED_RANGE,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_seed,
+)
 
 
 def test_check_choice() -> None:
@@ -110,3 +119,21 @@ def test_check_finite() -> None:
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         check_finite("x", [1.0])
 
+
+def test_check_seed_takes_what_a_generator_takes() -> None:
+    """A seed of 2**70 used to be accepted and fail only when the first generator was made (found by
+    tests/test_properties.py), with torch's "Overflow when unpacking long long", naming nothing."""
+    import torch
+
+    lo, hi = SEED_RANGE
+    for seed in (0, 7, -1, lo, hi):
+        assert check_seed("seed", seed) == seed
+        torch.Generator().manual_seed(seed)  # the whole range is one a generator accepts
+    assert check_seed("seed", None, optional=True) is None
+    for seed in (hi + 1, lo - 1, 2**70):
+        with pytest.raises(ValueError, match=rf"seed={seed} is not allowed; a seed must be an integer in \[{lo}, {hi}\]"):
+            check_seed("seed", seed)
+    with pytest.raises(TypeError, match="seed must be an integer, got NoneType"):
+        check_seed("seed", None)
+    with pytest.raises(TypeError, match="seed must be an integer, got float"):
+        check_seed("seed", 1.5, optional=True)

@@ -15,6 +15,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 # TINY=1: a dry run on a CPU (tiny checks, the smoke profile)
 T=(); DEV=cuda; PROFILE=paper; [ -n "${TINY:-}" ] && { T=(--tiny); DEV=cpu; PROFILE=smoke; SETTINGS=(digits); }
+# SKIP="lif check mnist": parts to leave out (a second lease re-measures only what changed)
+skip() { case " ${SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
+# a store carried in .gpustore/paper.sqlite (an earlier lease's) is continued
+[ -f .gpustore/paper.sqlite ] && cp .gpustore/paper.sqlite "$W/paper.sqlite" && echo "continuing the carried store"
 left() { echo $(( END - SECONDS )); }
 {
   date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
@@ -22,13 +26,19 @@ left() { echo $(( END - SECONDS )); }
   nproc
 } > "$W/env.txt" 2>&1
 cat "$W/env.txt"
+if ! skip lif; then
 echo "== lif check (t=$SECONDS)"
 timeout 150 python3 tools/gpu_lif_check.py "$W/lif.json" "${T[@]}" > "$W/lif.log" 2>&1; echo "lif rc=$?"; tail -25 "$W/lif.log"
+fi
+if ! skip check; then
 echo "== step/population/sync check (t=$SECONDS)"
 timeout 170 python3 tools/gpu_check.py "$W/check" --budget 130 "${T[@]}" > "$W/check.log" 2>&1; echo "check rc=$?"; sed -n '/==== summary/,$p' "$W/check.log"
+fi
+if ! skip pop; then
 echo "== population correctness (t=$SECONDS)"
 timeout 60 python3 tools/gpu_population_check.py "$W/pop.json" --device $DEV > "$W/pop.log" 2>&1; echo "pop rc=$?"; tail -3 "$W/pop.log"
-if [ -z "${TINY:-}" ]; then
+fi
+if [ -z "${TINY:-}" ] && ! skip mnist; then
   echo "== full-MNIST epoch: one trial vs a population of 16 (t=$SECONDS)"
   timeout 90 python3 tools/gpu_mnist_population.py .gpudata "$W/mnist_population.json" --epochs 1 --seeds 4 \
     > "$W/mnist_population.log" 2>&1; echo "mnist_population rc=$?"; tail -5 "$W/mnist_population.log"

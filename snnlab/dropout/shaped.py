@@ -363,7 +363,8 @@ class SynapticDropout(ShapedDropout):
                 f"weight must have one row per neuron of x (shape [{x.shape[2]}, ...] for x of shape "
                 f"{tuple(x.shape)}), got {shape}"
             )
-        norms = weight.detach().flatten(1).to(torch.float64).norm(dim=1)  # an integer weight has a norm too
+        rows = weight.detach().flatten(1)
+        norms = (rows if rows.is_floating_point() else rows.float()).norm(dim=1)  # an integer weight has a norm too
         return norms.view((-1,) + (1,) * (x.dim() - 3))
 
 

@@ -24,6 +24,7 @@ class LeakyIntegrator(StepNeuron):
     def __init__(self, beta: float = 0.9) -> None:
         super().__init__()
         self.beta = float(beta)
+        self._weights: dict[tuple[float, int, torch.dtype, torch.device], Tensor] = {}  # not state: a cache
 
     def params(self) -> float:
         return self.beta
@@ -45,10 +46,21 @@ class LeakyIntegrator(StepNeuron):
 
     def mean_weights(self, steps: int, like: Tensor) -> Tensor:
         """``c[steps]`` with ``mean_t v_t = sum_s c_s x_s``: the suffix sums of ``beta^k`` over ``steps``,
-        computed in float64 (no cancellation for beta near 1), in ``like``'s dtype and device."""
+        computed in float64 (no cancellation for beta near 1), in ``like``'s dtype and device.
+
+        Cached per (beta, steps, dtype, device): made on the CPU and copied once, not every step (a
+        host-to-device copy each training step was the training loop's only host sync on CUDA)."""
+        key = (self.beta, steps, like.dtype, like.device)
+        cached = self._weights.get(key)
+        if cached is not None:
+            return cached
         powers = torch.tensor(self.beta, dtype=torch.float64) ** torch.arange(steps, dtype=torch.float64)  # 0^0 = 1
         c = powers.cumsum(0).flip(0) / steps
-        return c.to(dtype=like.dtype, device=like.device)
+        weights = c.to(dtype=like.dtype, device=like.device)
+        if len(self._weights) >= 8:  # a handful of (T, dtype, device) in practice
+            self._weights.clear()
+        self._weights[key] = weights
+        return weights
 
     def extra_repr(self) -> str:
         return f"beta={self.beta:.3g}"

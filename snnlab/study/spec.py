@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
-from snnlab.validation import check_choice, check_float, check_int
+from snnlab.validation import check_choice, check_float, check_int, check_seed
 
 DEVICE_CLASSES = ("auto", "cpu", "cuda", "mps")
 # Part of the hash: bump when the meaning of a field changes, or when what a spec and seed produce
@@ -259,7 +259,8 @@ class TrialSpec:
         check_choice("rescale", self.rescale, ("inverted", "none"))
         for name in _OPTION_FIELDS:
             set_(self, name, freeze_options(name, getattr(self, name)))
-        set_(self, "seed", check_int("seed", self.seed, minimum=0))
+        check_int("seed", self.seed, minimum=0)
+        set_(self, "seed", check_seed("seed", self.seed))
         set_(self, "epochs", check_int("epochs", self.epochs, minimum=1))
         set_(self, "lr", check_float("lr", self.lr, low=0.0, low_inclusive=False))
         set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))

@@ -412,6 +412,7 @@ class ResultsStore:
 
     def release(self, spec: TrialSpec, owner: str) -> bool:
         """Give up ``owner``'s running claim on ``spec`` (a failed trial); a finished trial is never touched."""
+        _check_spec(spec)
         with self._connect() as conn, _transaction(conn):
             cur = conn.execute("DELETE FROM trials WHERE key = ? AND owner = ? AND status = 'running'",
                                (spec.key, owner))
@@ -486,6 +487,7 @@ class ResultsStore:
 
     def delete(self, spec: TrialSpec) -> bool:
         """Remove a trial (finished or claimed) and its epochs; returns whether it was there."""
+        _check_spec(spec)
         with self._connect() as conn, _transaction(conn):
             cur = conn.execute("DELETE FROM trials WHERE key = ?", (spec.key,))
             conn.execute("DELETE FROM epochs WHERE key = ?", (spec.key,))
@@ -494,6 +496,7 @@ class ResultsStore:
     # ------------------------------------------------------------------ reading
     def has(self, spec: TrialSpec) -> bool:
         """Whether ``spec`` has a finished trial in the store."""
+        _check_spec(spec)
         with self._connect() as conn:
             row = conn.execute("SELECT 1 FROM trials WHERE key = ? AND status = 'done'", (spec.key,)).fetchone()
         return row is not None
@@ -505,6 +508,7 @@ class ResultsStore:
 
     def get(self, spec: TrialSpec) -> TrialResult:
         """The stored result of ``spec``; KeyError naming the trial when it is not there."""
+        _check_spec(spec)
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT seconds, device_used, started_at, finished_at, final_json, env_json FROM trials "
@@ -605,6 +609,12 @@ class ResultsStore:
         """SQLite's own integrity check ("ok" when the file is sound)."""
         with self._connect() as conn:
             return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _check_spec(spec: Any) -> None:
+    """TypeError naming ``spec`` when it is not a ``TrialSpec``."""
+    if not isinstance(spec, TrialSpec):
+        raise TypeError(f"spec must be a TrialSpec, got {type(spec).__name__} ({spec!r})")
 
 
 def _insert_trial(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
