@@ -663,3 +663,21 @@ def test_ctrl_c_on_a_real_run_exits_130_without_a_traceback(tmp_path) -> None:
     assert nbformat.read(out / "02_sleep.ipynb", as_version=4).metadata["snnlab"]["status"] == "interrupted"
     index = (out / "index.html").read_text()
     assert "class='interrupted'" in index and "01_a.html" in index and "03_c" not in index
+
+
+def test_trials_trains_the_profile_comparison_and_resumes(tmp_path, capsys) -> None:
+    store = tmp_path / "s.sqlite"
+    args = ["trials", "--profile", "smoke", "--device", "cpu", "--store", str(store), "--data-root", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "learning rates: 1 trials, 0 already stored, 1 trained now" in out and "every trial is in the store" in out
+    assert main(args) == 0
+    assert "conditions: 2 trials, 2 already stored, 0 trained now" in capsys.readouterr().out
+
+
+def test_trials_names_a_bad_option(tmp_path, capsys) -> None:
+    store = tmp_path / "s.sqlite"
+    assert main(["trials", "--profile", "smoke", "--device", "cpu", "--store", str(store), "--workers", "0"]) == 2
+    assert "workers" in capsys.readouterr().err
+    assert main(["trials", "--profile", "smoke", "--device", "cpu", "--store", str(store), "--setting", "cifar"]) == 2
+    assert "matches no setting" in capsys.readouterr().err

@@ -211,6 +211,7 @@ def export_results(
         "missing_trials": missing,
         "stale_trials_left_out": len(stale if wanted is None else stale & wanted),
         "profile": definition,
+        "coverage": _coverage(profile, store, set(keys)),
         "spec_version": SPEC_VERSION,
         "store_schema": SCHEMA_VERSION,
         "command": command,
@@ -228,6 +229,24 @@ def _profile_definition(profile: str | None) -> dict[str, Any] | None:
     from snnlab.study.profiles import get_profile
 
     return {"name": profile, "definition": dataclasses.asdict(get_profile(profile))}
+
+
+def _coverage(profile: str | None, store: ResultsStore, keys: set[str]) -> list[dict[str, Any]] | None:
+    """Per setting and stage of ``profile``'s tuned comparison, the trials expected and exported (None
+    without a profile or a comparison plan): what a reader needs to see that an artefact is partial."""
+    if profile is None:
+        return None
+    import warnings
+
+    from snnlab.study.campaign import comparison_coverage
+    from snnlab.study.profiles import get_profile, notebook_config
+
+    if get_profile(profile).comparison is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "sized for a GPU": only specs are built here
+        cfg = notebook_config(profile, device="auto", store_path=store.path)
+    return comparison_coverage(cfg, keys)
 
 
 def _current_trials(conn: sqlite3.Connection) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -365,11 +384,14 @@ def _export_environment() -> dict[str, Any]:
 
 
 def _trained_with(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per environment field (and ``device_used``), how many trials ran with each value."""
+    """Per environment field (and ``device_used``), how many trials ran with each value; measurements
+    (a float such as ``population_seconds``) are not an environment and are left out."""
     counts: dict[str, Counter[str]] = {}
     for record in records:
         fields = {**record["env"], "device_used": record["device_used"]}
         for name, value in fields.items():
+            if isinstance(value, float):
+                continue
             counts.setdefault(name, Counter())[str(value)] += 1
     return {name: dict(sorted(c.items())) for name, c in sorted(counts.items())}
 

@@ -228,3 +228,32 @@ def _worker(spec_json: list[str], store_path: str, data_root: str, executor: str
     return {"pid": os.getpid(), "trained": report.trained,
             "failed": [f"{spec.label()}: {message}" for spec, message in report.failed],
             "seconds": time.perf_counter() - t0, "error": None}
+
+
+def comparison_coverage(cfg: StudyConfig, keys: set[str] | None = None) -> list[dict[str, Any]]:
+    """How much of ``cfg``'s tuned comparison is finished: one record per setting and stage with
+    ``setting``, ``stage``, ``trials`` (expected) and ``stored`` (finished in ``cfg``'s store, or among
+    ``keys``). Stage 2's trials exist only once stage 1 has chosen the learning rate: until then its
+    ``stored`` is 0 and ``lr`` None."""
+    from snnlab.study import comparison as cmp
+
+    if keys is None:
+        keys = cfg.store().keys()
+    frame = cfg.store().frame()
+    records = []
+    for design in cfg.comparison_designs():
+        for setting in design.settings:
+            one = select_settings([design], [setting.label])[0]
+            stage1 = {s.key for s in cmp.lr_specs(one, cfg.network_spec)}
+            done1 = len(stage1 & keys)
+            lr = None
+            n2 = len(design.conditions) * len(design.p_grid) * len(design.seeds)
+            done2 = 0
+            if done1 == len(stage1):
+                lr = cmp.select_lr(frame, one, cfg.network_spec)[setting]
+                stage2 = {s.key for s in cmp.condition_specs(one, cfg.network_spec, {setting: lr})}
+                n2, done2 = len(stage2), len(stage2 & keys)
+            records.append({"setting": setting.label, "stage": STAGES[0], "trials": len(stage1), "stored": done1,
+                            "lr": None})
+            records.append({"setting": setting.label, "stage": STAGES[1], "trials": n2, "stored": done2, "lr": lr})
+    return records

@@ -1,0 +1,70 @@
+"""``snnlab.study.campaign``: the tuned comparison's trials trained without notebooks (resumable, parallel)."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnlab.study import comparison as cmp
+from snnlab.study import notebook_config
+from snnlab.study.campaign import comparison_coverage, select_settings, train_comparison
+
+
+@pytest.fixture()
+def cfg(tmp_path):
+    return notebook_config("smoke", device="cpu", store_path=tmp_path / "s.sqlite", data_root=tmp_path / "data")
+
+
+def test_select_settings_keeps_the_matching_settings_and_names_the_choices(tmp_path) -> None:
+    with pytest.warns(RuntimeWarning):
+        paper = notebook_config("paper", device="cpu", store_path=tmp_path / "s.sqlite", data_root=tmp_path)
+    designs = select_settings(paper.comparison_designs(), ["mnist · 1k"])
+    assert [s.label for d in designs for s in d.settings] == [
+        "mnist · 1k · spiking_mlp", "mnist · 1k · delayed_snn", "mnist · 1k · penalty_snn"]
+    assert select_settings(paper.comparison_designs(), None) == paper.comparison_designs()
+    with pytest.raises(ValueError, match="matches no setting.*cifar10 · 5k · spiking_cnn"):
+        select_settings(paper.comparison_designs(), ["imagenet"])
+    with pytest.raises(TypeError, match="settings"):
+        select_settings(paper.comparison_designs(), "mnist")
+
+
+def test_train_comparison_trains_exactly_the_notebook_trials_once(cfg) -> None:
+    lines: list[str] = []
+    report = train_comparison(cfg, log=lines.append)
+    assert report.complete and report.stopped is None
+    (design,) = cfg.comparison_designs()
+    stage1 = cmp.lr_specs(design, cfg.network_spec)
+    lrs = cmp.select_lr(cfg.store().frame(), design, cfg.network_spec)
+    stage2 = cmp.condition_specs(design, cfg.network_spec, lrs)
+    assert cfg.store().keys() == {s.key for s in stage1 + stage2}  # what notebook 04 asks for, nothing else
+    assert [s.trained for s in report.stages] == [len(stage1), len(stage2)]
+    again = train_comparison(cfg, log=lines.append)  # resumes: nothing left to train
+    assert again.complete and [s.trained for s in again.stages] == [0, 0]
+    assert [s.stored_before for s in again.stages] == [len(stage1), len(stage2)]
+    assert "every trial is in the store" in again.summary()
+    coverage = comparison_coverage(cfg)
+    assert [(c["stage"], c["stored"] == c["trials"]) for c in coverage] == [("learning rates", True),
+                                                                           ("conditions", True)]
+    assert coverage[1]["lr"] == lrs[design.settings[0]]
+
+
+@pytest.mark.slow
+def test_workers_share_the_trials_through_the_store(cfg) -> None:
+    report = train_comparison(cfg, workers=2, time_limit=600, log=lambda line: None)
+    assert report.complete
+    assert sum(s.trained for s in report.stages) == len(cfg.store().keys()) == 3
+
+
+def test_a_time_limit_stops_the_run_and_a_rerun_goes_on(cfg) -> None:
+    stopped = train_comparison(cfg, workers=2, time_limit=0.01, log=lambda line: None)
+    assert not stopped.complete and stopped.stopped == "time limit reached"
+    assert "run the same command again" in stopped.summary()
+    coverage = comparison_coverage(cfg)
+    assert coverage[1]["lr"] is None or coverage[1]["stored"] < coverage[1]["trials"]
+    assert train_comparison(cfg, log=lambda line: None).complete
+
+
+def test_bad_arguments_are_named(cfg) -> None:
+    with pytest.raises(ValueError, match="workers"):
+        train_comparison(cfg, workers=0)
+    with pytest.raises(ValueError, match="time_limit"):
+        train_comparison(cfg, time_limit=-1)
