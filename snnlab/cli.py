@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="table of the trials in the results store (default); export, import or "
                                              "verify a shipped results artefact (results/<profile>/)")
     _add_store(results)
-    actions = results.add_subparsers(dest="action", metavar="{list,export,import,verify}")
+    actions = results.add_subparsers(dest="action", metavar="{list,export,import,verify,answer}")
     listing = actions.add_parser("list", help="table of the trials in the results store (the default)")
     _add_store(listing, inherit=True)
     export = actions.add_parser("export", help="write the store's finished trials as a text artefact with a manifest")
@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=0, help="seed of the random choice of trials (default 0)")
     verify.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
     verify.add_argument("--data-root", default=None, help="data folder (default: $SNNLAB_DATA or data/)")
+
+    answer = actions.add_parser("answer", help="the study's answer from an artefact (per finished setting: the base "
+                                               "network, each method's tuned difference, CI and verdict) as Markdown")
+    answer.add_argument("artefact", metavar="DIR", help="artefact folder, e.g. results/paper")
+    answer.add_argument("--readme", default=None, metavar="PATH",
+                        help="also write it into PATH between the answer markers (e.g. README.md)")
 
     bench = sub.add_parser("bench", help="micro-benchmarks: dropout methods, LIF layer, training step, populations")
     bench.add_argument("what", choices=BENCH_KINDS,
@@ -212,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     lif.add_argument("--workloads", default=None,
                      help="TxBxN triples, comma-separated (default 25x128x800,100x128x1000)")
     lif.add_argument("--impls", default=None, help="implementations, comma-separated (default: all but compiled, triton)")
-    for command in (run, train, sweep, trials, results, listing, export, load, verify, bench):
+    for command in (run, train, sweep, trials, results, listing, export, load, verify, answer, bench):
         _add_debug(command, inherit=True)
     return parser
 
@@ -448,8 +454,20 @@ RESULT_COLUMNS = ("dataset", "model", "method", "p", "seed", "T", "epochs", "tra
 def cmd_results(args: argparse.Namespace) -> int:
     """``snnlab results [list|export|import|verify]``: the action's handler (listing by default)."""
     actions = {"list": cmd_results_list, "export": cmd_results_export, "import": cmd_results_import,
-               "verify": cmd_results_verify}
+               "verify": cmd_results_verify, "answer": cmd_results_answer}
     return actions[getattr(args, "action", None) or "list"](args)
+
+
+def cmd_results_answer(args: argparse.Namespace) -> int:
+    """Print the artefact's answer as Markdown (``snnlab.study.answer``); with ``--readme``, write it there too."""
+    from snnlab.study.answer import answer_markdown, artefact_answer, write_readme_block
+
+    markdown = answer_markdown(artefact_answer(Path(args.artefact)))
+    print(markdown, end="")
+    if args.readme is not None:
+        changed = write_readme_block(Path(args.readme), markdown)
+        print(f"{args.readme}: {'answer block rewritten' if changed else 'already up to date'}")
+    return 0
 
 
 def cmd_results_list(args: argparse.Namespace) -> int:

@@ -681,3 +681,16 @@ def test_trials_names_a_bad_option(tmp_path, capsys) -> None:
     assert "workers" in capsys.readouterr().err
     assert main(["trials", "--profile", "smoke", "--device", "cpu", "--store", str(store), "--setting", "cifar"]) == 2
     assert "matches no setting" in capsys.readouterr().err
+
+
+def test_results_answer_prints_the_shipped_answer_and_writes_a_readme_block(tmp_path, capsys) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- answer:start (written by `snnlab results answer`; do not edit) -->\n<!-- answer:end -->\n",
+                      encoding="utf-8")
+    assert main(["results", "answer", str(repo / "results" / "paper"), "--readme", str(readme)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Profile `paper`:") and "answer block rewritten" in out
+    assert "| DropConnect |" in readme.read_text(encoding="utf-8")
+    assert main(["results", "answer", str(tmp_path / "nothing")]) == 2
+    assert "nothing" in capsys.readouterr().err

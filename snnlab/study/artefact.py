@@ -211,7 +211,7 @@ def export_results(
         "missing_trials": missing,
         "stale_trials_left_out": len(stale if wanted is None else stale & wanted),
         "profile": definition,
-        "coverage": _coverage(profile, store, set(keys)),
+        "coverage": _coverage(profile, store, set(keys), {rows[k]["spec"].get("device", "auto") for k in keys}),
         "spec_version": SPEC_VERSION,
         "store_schema": SCHEMA_VERSION,
         "command": command,
@@ -231,9 +231,11 @@ def _profile_definition(profile: str | None) -> dict[str, Any] | None:
     return {"name": profile, "definition": dataclasses.asdict(get_profile(profile))}
 
 
-def _coverage(profile: str | None, store: ResultsStore, keys: set[str]) -> list[dict[str, Any]] | None:
+def _coverage(profile: str | None, store: ResultsStore, keys: set[str],
+              devices: set[str]) -> list[dict[str, Any]] | None:
     """Per setting and stage of ``profile``'s tuned comparison, the trials expected and exported (None
-    without a profile or a comparison plan): what a reader needs to see that an artefact is partial."""
+    without a profile or a comparison plan): what a reader needs to see that an artefact is partial.
+    The specs are built with the device the exported specs name (``auto`` unless they all name one)."""
     if profile is None:
         return None
     import warnings
@@ -246,6 +248,8 @@ def _coverage(profile: str | None, store: ResultsStore, keys: set[str]) -> list[
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "sized for a GPU": only specs are built here
         cfg = notebook_config(profile, device="auto", store_path=store.path)
+    if len(devices) == 1:
+        cfg = dataclasses.replace(cfg, spec_device=next(iter(devices)))
     return comparison_coverage(cfg, keys)
 
 
