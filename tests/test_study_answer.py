@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from snnlab.study import notebook_config
-from snnlab.study.answer import (README_END, README_START, Answer, answer_markdown, artefact_answer, finished_settings,
+from snnlab.study.answer import (README_END, README_START, Answer, answer_markdown, artefact_answer,
                                  paper_claim_sentences, readme_block, study_answer, write_readme_block)
 from snnlab.study.artefact import export_results
 from snnlab.study.campaign import train_comparison
@@ -21,18 +21,6 @@ def test_the_readme_shows_exactly_what_the_shipped_artefact_says() -> None:
     block = readme_block(REPO / "README.md")
     assert block is not None, "README.md lost its answer markers"
     assert block == answer_markdown(artefact_answer(REPO / "results" / "paper"))
-
-
-def test_finished_settings_need_both_stages_complete() -> None:
-    coverage = [
-        {"setting": "a", "stage": "learning rates", "trials": 3, "stored": 3},
-        {"setting": "a", "stage": "conditions", "trials": 6, "stored": 6},
-        {"setting": "b", "stage": "learning rates", "trials": 3, "stored": 3},
-        {"setting": "b", "stage": "conditions", "trials": 6, "stored": 5},
-        {"setting": "c", "stage": "learning rates", "trials": 3, "stored": 0},
-        {"setting": "c", "stage": "conditions", "trials": 6, "stored": 0},
-    ]
-    assert finished_settings(coverage) == ["a"]
 
 
 def test_answer_of_a_store_and_of_its_export_agree(tmp_path) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from snnlab.study import comparison as cmp
 from snnlab.study import notebook_config
-from snnlab.study.campaign import comparison_coverage, select_settings, train_comparison
+from snnlab.study.campaign import (comparison_coverage, designs_to_run, finished_settings, select_settings,
+                                   train_comparison, trains_missing)
 
 
 @pytest.fixture()
@@ -68,3 +69,34 @@ def test_bad_arguments_are_named(cfg) -> None:
         train_comparison(cfg, workers=0)
     with pytest.raises(ValueError, match="time_limit"):
         train_comparison(cfg, time_limit=-1)
+
+
+def test_finished_settings_need_both_stages_complete() -> None:
+    coverage = [
+        {"setting": "a", "stage": "learning rates", "trials": 3, "stored": 3},
+        {"setting": "a", "stage": "conditions", "trials": 6, "stored": 6},
+        {"setting": "b", "stage": "learning rates", "trials": 3, "stored": 3},
+        {"setting": "b", "stage": "conditions", "trials": 6, "stored": 5},
+        {"setting": "c", "stage": "learning rates", "trials": 3, "stored": 0},
+        {"setting": "c", "stage": "conditions", "trials": 6, "stored": 0},
+    ]
+    assert finished_settings(coverage) == ["a"]
+
+
+def test_trains_missing_by_default_unless_a_gpu_profile_runs_on_a_cpu(cfg, tmp_path) -> None:
+    assert trains_missing(cfg, None) and not trains_missing(cfg, False)
+    with pytest.warns(RuntimeWarning):
+        paper = notebook_config("paper", device="cpu", store_path=tmp_path / "p.sqlite", data_root=tmp_path)
+    assert not trains_missing(paper, None) and trains_missing(paper, True)
+    with pytest.raises(TypeError, match="train_missing"):
+        trains_missing(cfg, "no")
+
+
+def test_designs_to_run_keeps_only_finished_settings_when_not_training(cfg) -> None:
+    lines: list[str] = []
+    assert designs_to_run(cfg, True) == cfg.comparison_designs()
+    with pytest.raises(ValueError, match="no setting of profile 'smoke' has all its trials"):
+        designs_to_run(cfg, False, log=lines.append)
+    assert lines and "digits · 256 · spiking_mlp: not every trial is in the store" in lines[0]
+    train_comparison(cfg, log=lambda line: None)
+    assert designs_to_run(cfg, False, log=lines.append) == cfg.comparison_designs()

@@ -43,22 +43,16 @@ class Answer:
     @property
     def finished(self) -> list[str]:
         """The settings whose every trial is stored (those in the table)."""
+        from snnlab.study.campaign import finished_settings
+
         return finished_settings(self.coverage)
-
-
-def finished_settings(coverage: list[dict[str, Any]]) -> list[str]:
-    """Labels of the settings whose two stages are complete in ``coverage`` (``comparison_coverage``)."""
-    by: dict[str, list[bool]] = {}
-    for record in coverage:
-        by.setdefault(record["setting"], []).append(record["trials"] > 0 and record["stored"] == record["trials"])
-    return [s for s, done in by.items() if len(done) == 2 and all(done)]
 
 
 def study_answer(cfg: StudyConfig) -> Answer:
     """The answer from ``cfg``'s store (nothing is trained): every finished setting of its comparison."""
     from snnlab.analysis.paired import compare_paired
     from snnlab.study import comparison as cmp
-    from snnlab.study.campaign import comparison_coverage, select_settings
+    from snnlab.study.campaign import comparison_coverage, finished_settings, select_settings
 
     store = cfg.store()
     coverage = comparison_coverage(cfg, store.keys())

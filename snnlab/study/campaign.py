@@ -257,3 +257,50 @@ def comparison_coverage(cfg: StudyConfig, keys: set[str] | None = None) -> list[
                             "lr": None})
             records.append({"setting": setting.label, "stage": STAGES[1], "trials": n2, "stored": done2, "lr": lr})
     return records
+
+
+def finished_settings(coverage: list[dict[str, Any]]) -> list[str]:
+    """Labels of the settings whose two stages are complete in ``coverage`` (``comparison_coverage``)."""
+    by: dict[str, list[bool]] = {}
+    for record in coverage:
+        by.setdefault(record["setting"], []).append(record["trials"] > 0 and record["stored"] == record["trials"])
+    return [s for s, done in by.items() if len(done) == 2 and all(done)]
+
+
+def trains_missing(cfg: StudyConfig, train_missing: bool | None) -> bool:
+    """Whether notebook 04 trains the trials its store lacks: ``train_missing`` when given; by default
+    (None) yes, unless the profile is sized for a GPU and this machine has none (a laptop then renders
+    the shipped results instead of starting days of training)."""
+    from snnlab.study.profiles import get_profile
+
+    if train_missing is not None:
+        if not isinstance(train_missing, bool):
+            raise TypeError(f"train_missing must be True, False or None (decide by the device), got {train_missing!r}")
+        return train_missing
+    return not (get_profile(cfg.profile).wants_gpu and cfg.device == "cpu")
+
+
+def designs_to_run(cfg: StudyConfig, train_missing: bool | None = None,
+                   log: Callable[[str], None] = print) -> list[ComparisonDesign]:
+    """The comparison designs notebook 04 runs: all of them when it trains what is missing
+    (``trains_missing``), else only the settings whose every trial is in the store, each setting left
+    out named in one line to ``log``. ValueError when nothing is left to show."""
+    designs = cfg.comparison_designs()
+    if trains_missing(cfg, train_missing):
+        return designs
+    finished = finished_settings(comparison_coverage(cfg))
+    kept = []
+    for design in designs:
+        settings = tuple(s for s in design.settings if s.label in finished)
+        for s in design.settings:
+            if s.label not in finished:
+                log(f"{s.label}: not every trial is in the store; left out (train_missing=False, or profile "
+                    f"{cfg.profile!r} on a CPU: run `snnlab trials --profile {cfg.profile}` on a GPU)")
+        if settings:
+            import dataclasses
+
+            kept.append(dataclasses.replace(design, settings=settings))
+    if not kept:
+        raise ValueError(f"no setting of profile {cfg.profile!r} has all its trials in {cfg.store_path}; train them "
+                         "(train_missing=True, or `snnlab trials`) or import shipped results first")
+    return kept
