@@ -322,8 +322,9 @@ def notebook_config(
     settings = prof.settings_for(dataset)
     device_class = resolve_device(device).type
     if prof.wants_gpu and device_class == "cpu":
-        warnings.warn(f"profile {profile!r} is sized for a GPU but runs on the CPU here; expect hours, "
-                      "or use profile='quick'", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"profile {profile!r} is sized for a GPU but runs on the CPU here: notebook 04 shows the "
+                      "shipped results and trains what is missing only with train_missing=True (hours); other "
+                      "training takes hours too, or use profile='quick'", RuntimeWarning, stacklevel=2)
     if not isinstance(store_path, (str, os.PathLike)):
         raise TypeError(f"store_path must be a path, got {type(store_path).__name__} ({store_path!r})")
     return StudyConfig(

@@ -93,8 +93,11 @@ def load_sweep(path: str | os.PathLike[str]) -> list[TrialSpec]:
         raise _fail(str(file), "file not found")
     try:
         config = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise _fail(str(file), f"not valid YAML: {error}") from error
+    except yaml.YAMLError as error:  # one line: the problem and where (YAML's own text spans several)
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise _fail(str(file), f"not valid YAML{where}: {problem}") from error
     return specs_from_config(config, source=str(file))
 
 
