@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="processes sharing the trials through the store (default 1; on a GPU several fill it)")
     trials.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                         help="stop the workers after this many seconds; a rerun goes on (default: no limit)")
+    trials.add_argument("--start-limit", type=float, default=None, metavar="SECONDS",
+                        help="no population or trial starts after this many seconds (default: the time limit); "
+                             "a population stopped by --time-limit is lost, so leave room for one to finish")
     trials.add_argument("--executor", choices=("auto", "local", "population"), default="auto",
                         help="auto: populations on CUDA, one trial at a time elsewhere")
     trials.add_argument("--max-population", type=int, default=None, help="at most this many trials per population")
@@ -677,7 +680,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
                               data_root=data_root, store_path=store)
     print(f"snnlab trials: profile {args.profile}, device {cfg.device}, store {store}", flush=True)
     report = train_comparison(cfg, settings=args.setting, workers=args.workers, time_limit=args.time_limit,
-                              executor=args.executor, max_population=args.max_population,
+                              start_limit=args.start_limit, executor=args.executor, max_population=args.max_population,
                               log=lambda line: print(line, flush=True))
     print(report.summary().splitlines()[-1])  # the stages' lines were logged as they ended
     if report.complete:

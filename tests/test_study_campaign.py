@@ -100,3 +100,11 @@ def test_designs_to_run_keeps_only_finished_settings_when_not_training(cfg) -> N
     assert lines and "digits · 256 · spiking_mlp: not every trial is in the store" in lines[0]
     train_comparison(cfg, log=lambda line: None)
     assert designs_to_run(cfg, False, log=lines.append) == cfg.comparison_designs()
+
+
+def test_a_start_limit_starts_nothing_new_and_says_so(cfg) -> None:
+    report = train_comparison(cfg, start_limit=0.0, log=lambda line: None)
+    assert not report.complete and report.stopped.startswith("start limit reached")
+    assert len(cfg.store().keys()) == 0 and cfg.store().running().empty  # nothing claimed, nothing half-done
+    with pytest.raises(ValueError, match="start_limit=20 is after time_limit=10"):
+        train_comparison(cfg, time_limit=10, start_limit=20)

@@ -397,3 +397,19 @@ def test_concurrent_sweeps_on_one_store_train_each_trial_exactly_once(tmp_path, 
     store = ResultsStore(store_path)
     assert sorted(store.keys()) == sorted(s.key for s in specs) and store.running().empty
     assert len(store.history()) == len(specs)
+
+
+def test_start_by_starts_nothing_after_it(tmp_path) -> None:
+    """Trials pending when start_by has passed are not started (local and population executors)."""
+    store = ResultsStore(tmp_path / "r.sqlite")
+    specs = sweep_specs(3, epochs=1)
+    counting = CountingTrial()
+    report = run_trials(specs, store, trial_fn=counting, progress=False, start_by=time.time() - 1)
+    assert counting.calls == [] and report.trained == 0 and report.not_started == specs
+    assert "3 not started (start_by passed)" in report.summary() and store.running().empty
+    pop = run_trials(specs, store, executor="population", progress=False, start_by=time.time() - 1)
+    assert pop.trained == 0 and pop.not_started == specs and len(store) == 0
+    later = run_trials(specs, store, trial_fn=CountingTrial(), progress=False, start_by=time.time() + 600)
+    assert later.trained == 3 and later.not_started == []
+    with pytest.raises(ValueError, match="start_by"):
+        run_trials(specs, store, progress=False, start_by=-5.0)

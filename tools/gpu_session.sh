@@ -47,7 +47,10 @@ LIMIT=$(( $(left) - 25 ))
 echo "== paper study, ${SETTINGS[*]}, time limit ${LIMIT}s (t=$SECONDS)"
 if [ "$LIMIT" -gt 30 ]; then
   args=(); for s in "${SETTINGS[@]}"; do args+=(--setting "$s"); done
+  # nothing starts in the last POP_SECONDS (default 200): a population stopped half-way is lost
+  START=$(( LIMIT - ${POP_SECONDS:-200} )); [ "$START" -lt 0 ] && START=0
   timeout $(( LIMIT + 15 )) python3 -m snnlab trials --profile $PROFILE --device auto --workers 8 --time-limit "$LIMIT" \
+    --start-limit "$START" \
     --data-root .gpudata --store "$W/paper.sqlite" "${args[@]}" > "$W/study.log" 2>&1; echo "study rc=$?"
   tail -30 "$W/study.log"
 fi

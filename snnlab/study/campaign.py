@@ -105,6 +105,7 @@ def train_comparison(
     settings: Sequence[str] | None = None,
     workers: int = 1,
     time_limit: float | None = None,
+    start_limit: float | None = None,
     executor: str = "auto",
     max_population: int | None = None,
     log: Callable[[str], None] = print,
@@ -112,7 +113,10 @@ def train_comparison(
     """Train every trial of ``cfg``'s tuned comparison (both stages; only ``settings`` if given) into its store.
 
     ``workers`` processes (1: in this process) run each stage's pending trials with ``run_trials``
-    (``executor``, ``max_population``); ``time_limit`` seconds bound the whole run (None: no bound).
+    (``executor``, ``max_population``); ``time_limit`` seconds bound the whole run (None: no bound): the
+    workers are stopped then, and a population they were training is lost. ``start_limit`` seconds
+    (default: ``time_limit``): no population or trial starts after them, so that a run can end with
+    nothing half-trained (set it to the time limit minus one population's training time).
     ``log`` gets a line per stage and per finished worker.
     """
     from snnlab.study import comparison as cmp
@@ -120,6 +124,13 @@ def train_comparison(
     workers = check_int("workers", workers, minimum=1)
     if time_limit is not None:
         time_limit = check_float("time_limit", time_limit, low=0.0, low_inclusive=False)
+    if start_limit is not None:
+        start_limit = check_float("start_limit", start_limit, low=0.0)
+        if time_limit is not None and start_limit > time_limit:
+            raise ValueError(f"start_limit={start_limit:g} is after time_limit={time_limit:g}; allowed: "
+                             "0 <= start_limit <= time_limit")
+    start_after = start_limit if start_limit is not None else time_limit
+    start_by = None if start_after is None else time.time() + start_after
     designs = select_settings(cfg.comparison_designs(), settings)
     store = cfg.store()
     t0 = time.perf_counter()
@@ -127,38 +138,43 @@ def train_comparison(
     reports: list[StageReport] = []
 
     stage1 = [s for d in designs for s in cmp.lr_specs(d, cfg.network_spec)]
-    first = _run_stage(STAGES[0], stage1, cfg, workers, deadline, executor, max_population, log)
+    first = _run_stage(STAGES[0], stage1, cfg, workers, deadline, start_by, executor, max_population, log)
     reports.append(first)
     if not first.complete:
-        return CampaignReport(reports, _why(first, deadline), time.perf_counter() - t0)
+        return CampaignReport(reports, _why(first, deadline, start_by), time.perf_counter() - t0)
     frame1 = store.frame()
     lrs = {k: v for d in designs for k, v in cmp.select_lr(frame1, d, cfg.network_spec).items()}
     for setting, lr in lrs.items():
         log(f"{setting.label}: learning rate {lr:g}")
     stage2 = [s for d in designs for s in cmp.condition_specs(d, cfg.network_spec, lrs)]
-    second = _run_stage(STAGES[1], stage2, cfg, workers, deadline, executor, max_population, log)
+    second = _run_stage(STAGES[1], stage2, cfg, workers, deadline, start_by, executor, max_population, log)
     reports.append(second)
-    return CampaignReport(reports, None if second.complete else _why(second, deadline), time.perf_counter() - t0)
+    return CampaignReport(reports, None if second.complete else _why(second, deadline, start_by),
+                          time.perf_counter() - t0)
 
 
-def _why(stage: StageReport, deadline: float | None) -> str:
+def _why(stage: StageReport, deadline: float | None, start_by: float | None) -> str:
     if deadline is not None and time.perf_counter() >= deadline:
         return "time limit reached"
+    if start_by is not None and time.time() >= start_by:
+        return "start limit reached (nothing new starts after it)"
     if stage.failed:
         return f"{len(stage.failed)} trial(s) failed in stage {stage.name!r}: {stage.failed[0]}"
     return f"stage {stage.name!r} has trials claimed by another process"
 
 
 def _run_stage(name: str, specs: list[TrialSpec], cfg: StudyConfig, workers: int, deadline: float | None,
-               executor: str, max_population: int | None, log: Callable[[str], None]) -> StageReport:
+               start_by: float | None, executor: str, max_population: int | None,
+               log: Callable[[str], None]) -> StageReport:
     store = cfg.store()
     keys = {s.key for s in specs}
     before = len(keys & store.keys())
     report = StageReport(name, len(keys), before)
     t0 = time.perf_counter()
     log(f"stage {name}: {len(keys)} trials, {before} already stored, {workers} worker(s)")
-    if before < len(keys) and (deadline is None or time.perf_counter() < deadline):
-        args = ([s.to_json() for s in specs], str(store.path), cfg.data_root, executor, max_population)
+    if before < len(keys) and (deadline is None or time.perf_counter() < deadline) and \
+            (start_by is None or time.time() < start_by):
+        args = ([s.to_json() for s in specs], str(store.path), cfg.data_root, executor, max_population, start_by)
         if workers == 1 and deadline is None:
             outcome = _worker(*args)
             report.failed.extend(outcome["failed"])
@@ -212,7 +228,7 @@ def _worker_main(queue: Any, *args: Any) -> None:
 
 
 def _worker(spec_json: list[str], store_path: str, data_root: str, executor: str,
-            max_population: int | None) -> dict[str, Any]:
+            max_population: int | None, start_by: float | None) -> dict[str, Any]:
     """Run ``run_trials`` on the specs (keep going past failures); a summary dict for the parent."""
     from snnlab.study.runner import run_trials
     from snnlab.study.store import ResultsStore
@@ -221,7 +237,7 @@ def _worker(spec_json: list[str], store_path: str, data_root: str, executor: str
     specs = [TrialSpec.from_json(s) for s in spec_json]
     try:
         report = run_trials(specs, ResultsStore(store_path), executor=executor, data_root=data_root, progress=False,
-                            keep_going=True, max_population=max_population)
+                            keep_going=True, max_population=max_population, start_by=start_by)
     except Exception as error:  # noqa: BLE001 - reported to the parent, which decides
         return {"pid": os.getpid(), "trained": 0, "failed": [f"{type(error).__name__}: {error}"],
                 "seconds": time.perf_counter() - t0, "error": f"{type(error).__name__}: {error}"}

@@ -31,7 +31,7 @@ import pandas as pd
 
 from snnlab.study.spec import TrialSpec, options_dict
 from snnlab.study.store import ResultNotSaved, ResultsStore, TrialResult, new_owner
-from snnlab.validation import check_choice, check_int
+from snnlab.validation import check_choice, check_float, check_int
 
 if TYPE_CHECKING:  # torch and the data module are imported lazily at run time (a fast CLI start)
     from torch import nn
@@ -232,6 +232,7 @@ class RunReport:
     failed: list[tuple[TrialSpec, str]] = field(default_factory=list)
     seconds: float = 0.0
     elsewhere: list[TrialSpec] = field(default_factory=list)  # claimed by another live process: left to it
+    not_started: list[TrialSpec] = field(default_factory=list)  # pending when ``start_by`` had passed
 
     def frame(self) -> pd.DataFrame:
         """One row per finished trial of this run (fresh or reused), from the store, in spec order."""
@@ -256,6 +257,8 @@ class RunReport:
         text = f"{len(self.specs)} trial(s): {self.trained} trained, {self.reused} reused from {self.store.path}"
         if self.elsewhere:
             text += f", {len(self.elsewhere)} being trained by another process"
+        if self.not_started:
+            text += f", {len(self.not_started)} not started (start_by passed)"
         if self.failed:
             text += f", {len(self.failed)} FAILED"
         return text + f" ({self.seconds:.1f} s)"
@@ -344,6 +347,7 @@ def run_trials(
     keep_going: bool = False,
     max_population: int | None = None,
     populations: bool | None = None,
+    start_by: float | None = None,
 ) -> RunReport:
     """Run every spec not yet finished in ``store``; persist each result as it completes.
 
@@ -361,6 +365,10 @@ def run_trials(
     skipped and listed in ``report.elsewhere`` (see the module docstring). The store is validated
     (``ResultsStore.check``) before anything is trained. A result the store cannot take
     (``ResultNotSaved``: it is kept in a side file) is a failure like any other, its message naming the file.
+
+    ``start_by`` (Unix time; ``local`` and ``population`` executors): no trial or population starts
+    after it, and those left are listed in ``report.not_started``. When a GPU lease is about to end, an
+    idle minute is better than a population killed half-way (a trial is stored only when it ends).
     """
     from snnlab.study.executors import run_local, run_populations, run_ray
     from snnlab.study.populations import group_specs, population_size, train_population
@@ -368,6 +376,8 @@ def run_trials(
     check_choice("executor", executor, EXECUTORS)
     if max_population is not None:
         check_int("max_population", max_population, minimum=1)
+    if start_by is not None:
+        check_float("start_by", start_by, low=0.0)
     if not isinstance(store, ResultsStore):
         raise TypeError(f"store must be a ResultsStore, got {type(store).__name__}")
     if trial_fn is not None and not callable(trial_fn):
@@ -402,7 +412,12 @@ def run_trials(
                 out.append(mine)
         return out
 
+    def late() -> bool:
+        return start_by is not None and time.time() > start_by
+
     def claimed_fn(spec: TrialSpec, **kwargs: Any) -> TrialResult:
+        if late():
+            raise _NotStarted(spec.key)
         if not claims.take(spec):
             raise _NotClaimed(spec.key)
         return fn(spec, **kwargs)
@@ -419,6 +434,9 @@ def run_trials(
     def on_error(spec: TrialSpec, error: BaseException) -> None:
         if isinstance(error, _NotClaimed):
             not_claimed(spec)
+            return
+        if isinstance(error, _NotStarted):
+            report.not_started.append(spec)
             return
         claims.drop(spec)
         message = f"{type(error).__name__}: {error}"
@@ -438,6 +456,9 @@ def run_trials(
                 groups = [list(g) for g in group_specs(todo, size)]
                 if executor == "population":
                     for group in groups:  # claimed group by group, right before it trains
+                        if late():
+                            report.not_started.extend(s for s in group if not store.has(s))
+                            continue
                         for mine in claimed([group]):
                             run_populations([mine], train_population, data_root=data_root, progress=progress,
                                             on_result=on_result, on_error=on_error)
@@ -462,6 +483,10 @@ def _on_cuda(spec: TrialSpec) -> bool:
     from snnlab.device import resolve_device
 
     return resolve_device(spec.device).type == "cuda"
+
+
+class _NotStarted(Exception):
+    """Internal: ``start_by`` had passed when a trial was about to start (not a failure)."""
 
 
 class TrialFailed(RuntimeError):
