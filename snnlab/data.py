@@ -24,8 +24,12 @@ split is never touched); ``random_subset`` draws a seeded subset of a split alre
 the same rule as ``load_dataset(subset=...)`` (nested: for one seed, a smaller subset is a part of
 a larger one).
 
-Decoded MNIST-style files and image folders are cached as uint8 tensors (``$SNNLAB_CACHE``, else
-``<root>/.snnlab-cache``, else ``<repo>/data/.cache``) so the second load takes seconds.
+Decoded MNIST-style files and image folders are cached as uint8 tensors so the second load takes
+seconds. The cache never goes into a data root the loader was given (whatever its permission bits):
+it lives in ``cache_dir()``: ``$SNNLAB_CACHE/data``, else ``<checkout>/data/.cache`` when snnlab runs
+from a source checkout, else ``$XDG_CACHE_HOME/snnlab/data`` (``~/.cache/snnlab/data``). An entry is
+named by a hash of the resolved source folder and its files (names, sizes, modification times), so
+two data roots never share one.
 """
 
 from __future__ import annotations
@@ -70,10 +74,15 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 CIFAR_IMAGE_FOLDER = "CIFAR-10-images"
 CIFAR_BATCHES_FOLDER = "cifar-10-batches-py"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-CACHE_FOLDER = ".snnlab-cache"
-CACHE_VERSION = 1
+CACHE_ENV = "SNNLAB_CACHE"  # shared with the compiled kernels (``$SNNLAB_CACHE/kernels``, snnlab.native)
+CACHE_SUBFOLDER = "data"
+CACHE_VERSION = 2  # 2: entries keyed by resolved file paths too, and kept out of data roots
 
-_REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+_REPO = Path(__file__).resolve().parents[1]
+_REPO_DATA = _REPO / "data"
+# A source checkout (editable install, or run from the repository) has its pyproject.toml beside the
+# package; an installed wheel does not, and must not write into site-packages.
+_IN_CHECKOUT = (_REPO / "pyproject.toml").is_file()
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -358,8 +367,8 @@ def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
     else:
         raise _mnist_missing(name, raw_dir, all_files, "download=False")
 
-    key = _cache_key(name, split, raw_dir, [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sources])
-    cached = _read_cache(root, key)
+    key = _cache_key(name, split, raw_dir, [_file_stamp(p) for p in sources])
+    cached = _read_cache(key)
     if cached is not None:
         return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
 
@@ -375,7 +384,7 @@ def _load_mnist_like(name: str, split: str, root: Path, download: bool) -> _Raw:
                                f"(the {len(classes)} classes of {name})")
     x = torch.from_numpy(images).unsqueeze(1).contiguous()
     y = torch.from_numpy(labels).to(torch.int64)
-    _write_cache(root, key, {"x": x, "y": y})
+    _write_cache(key, {"x": x, "y": y})
     return _Raw(x=x, y=y, classes=classes, scale=255.0)
 
 
@@ -436,7 +445,7 @@ def _load_cifar10(split: str, root: Path, download: bool, progress: bool) -> _Ra
                                        f"replace it with the extracted cifar-10-python.tar.gz") from err
         return _from_cifar_batches(ds)
     if images.is_dir():
-        return _load_image_folder("cifar10", split, root, images, progress)
+        return _load_image_folder("cifar10", split, images, progress)
     if download:
         from torchvision import datasets
 
@@ -461,7 +470,7 @@ def _cifar_missing(root: Path, why: str) -> DatasetNotFoundError:
         f"or point the data root elsewhere with root=... or $SNNLAB_DATA (an image folder is in ../shared/data).")
 
 
-def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress: bool) -> _Raw:
+def _load_image_folder(name: str, split: str, folder: Path, progress: bool) -> _Raw:
     """``<folder>/<split>/<class>/<image>``: labels from the sorted class folder names; cached as uint8."""
     split_dir = folder / split
     if not split_dir.is_dir():
@@ -495,14 +504,14 @@ def _load_image_folder(name: str, split: str, root: Path, folder: Path, progress
     # the key follows the file names and the class folders' mtimes (which change when files are added,
     # removed or renamed); stat-ing every image would cost seconds on a 50k-image folder
     key = _cache_key(name, split, split_dir, [names, stamps])
-    cached = _read_cache(root, key)
+    cached = _read_cache(key)
     if cached is not None:
         return _Raw(x=cached["x"], y=cached["y"], classes=classes, scale=255.0)
     files = [split_dir / n for n in names]
     x = torch.from_numpy(_decode_images(files, progress=progress, desc=f"decoding {name} {split}"))
     x = x.permute(0, 3, 1, 2).contiguous()
     y = torch.tensor(labels, dtype=torch.int64)
-    _write_cache(root, key, {"x": x, "y": y})
+    _write_cache(key, {"x": x, "y": y})
     return _Raw(x=x, y=y, classes=classes, scale=255.0)
 
 
@@ -552,66 +561,67 @@ def _decode_images(files: list[Path], *, progress: bool, desc: str) -> np.ndarra
 
 # --- cache --------------------------------------------------------------------------------------
 
+def cache_dir() -> Path:
+    """The folder decoded datasets are cached in; never inside a data root (whatever its permissions).
+
+    ``$SNNLAB_CACHE/data`` when ``$SNNLAB_CACHE`` is set (the compiled kernels use
+    ``$SNNLAB_CACHE/kernels``), else ``<checkout>/data/.cache`` when snnlab runs from a source
+    checkout, else ``$XDG_CACHE_HOME/snnlab/data`` (``~/.cache/snnlab/data``). Delete it to reclaim
+    the space (about 55 MB for MNIST, 190 MB for CIFAR-10); the next load decodes again.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser() / CACHE_SUBFOLDER
+    if _IN_CHECKOUT:
+        return _REPO_DATA / ".cache"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "snnlab" / CACHE_SUBFOLDER
+
+
+def _file_stamp(path: Path) -> list[object]:
+    """What identifies one source file in a cache key: its resolved path, size and modification time."""
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
 def _cache_key(name: str, split: str, source: Path, fingerprint: list[object]) -> str:
-    """File name of a cache entry: changes with the source folder and with ``fingerprint`` (JSON-able)."""
+    """File name of a cache entry: changes with the resolved source folder and with ``fingerprint`` (JSON-able)."""
     blob = json.dumps([CACHE_VERSION, name, split, str(source.resolve()), fingerprint]).encode()
     return f"{name}-{split}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
 
 
-def _cache_dirs(root: Path) -> list[Path]:
-    """Candidate cache folders in order: ``$SNNLAB_CACHE``, ``<root>/.snnlab-cache``, ``<repo>/data/.cache``."""
-    env = os.environ.get("SNNLAB_CACHE", "").strip()
-    dirs = [Path(env).expanduser()] if env else []
-    return dirs + [root / CACHE_FOLDER, _REPO_DATA / ".cache"]
-
-
-def _read_cache(root: Path, key: str) -> dict[str, Tensor] | None:
-    for folder in _cache_dirs(root):
-        path = folder / key
-        if path.is_file():
-            try:
-                entry = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # a truncated or foreign file: decode again and overwrite it
-                warnings.warn(f"ignoring unreadable cache file {path}: {err}", stacklevel=3)
-                continue
-            if isinstance(entry, dict) and isinstance(entry.get("x"), Tensor) and isinstance(entry.get("y"), Tensor):
-                return {"x": entry["x"], "y": entry["y"]}
+def _read_cache(key: str) -> dict[str, Tensor] | None:
+    """The cached ``{"x", "y"}`` of ``key``, or None when absent or unreadable (then it is decoded again)."""
+    path = cache_dir() / key
+    if not path.is_file():
+        return None
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: decode again and overwrite it
+        warnings.warn(f"ignoring unreadable cache file {path}: {err}", stacklevel=3)
+        return None
+    if isinstance(entry, dict) and isinstance(entry.get("x"), Tensor) and isinstance(entry.get("y"), Tensor):
+        return {"x": entry["x"], "y": entry["y"]}
     return None
 
 
-def _write_cache(root: Path, key: str, entry: dict[str, Tensor]) -> None:
-    """Write atomically into the first writable cache folder; warn (and carry on) when none is writable."""
-    errors = []
-    for folder in _cache_dirs(root):
-        if not _writable(folder):
-            errors.append(f"{folder}: not writable")
-            continue
+def _write_cache(key: str, entry: dict[str, Tensor]) -> None:
+    """Write atomically (a temporary file, then a rename) into ``cache_dir()``; warn and carry on when it fails."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", dir=folder)
+        os.close(fd)
+        os.chmod(tmp, 0o644)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", dir=folder)
-            os.close(fd)
-            os.chmod(tmp, 0o644)
-            try:
-                torch.save(entry, tmp)
-                os.replace(tmp, folder / key)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            return
-        except OSError as err:
-            errors.append(f"{folder}: {err}")
-    warnings.warn("could not cache decoded data (the next load decodes again): " + "; ".join(errors), stacklevel=3)
-
-
-def _writable(folder: Path) -> bool:
-    """Whether ``folder`` (or its nearest existing ancestor) may be written: by permission *bits* as well
-    as ``os.access``, so a data folder marked read-only (``r-x``) is left alone even when running as root."""
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            return False
-        probe = probe.parent
-    return probe.is_dir() and os.access(probe, os.W_OK) and bool(probe.stat().st_mode & 0o222)
+            torch.save(entry, tmp)
+            os.replace(tmp, folder / key)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as err:
+        warnings.warn(f"could not cache decoded data in {folder} (the next load decodes again; set ${CACHE_ENV} "
+                      f"to a writable folder): {err}", stacklevel=3)
 
 
 def _describe(value: object) -> str:

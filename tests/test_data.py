@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import re
 import shutil
 import struct
@@ -20,8 +21,10 @@ from snnlab.data import (
     CorruptDataError,
     CIFAR10_CLASSES,
     DATASETS,
+    SPLITS,
     DatasetNotFoundError,
     SplitData,
+    cache_dir,
     iterate_batches,
     load_dataset,
     random_subset,
@@ -36,11 +39,11 @@ REAL_REPO_DATA = data_mod._REPO_DATA  # before the autouse fixture redirects it
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test caches into its own folder, never into the repo's data/ or ../shared."""
+    """Every test caches into its own folder, never into the repo's data/ or ../shared; returns its data cache."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("SNNLAB_CACHE", str(cache))
     monkeypatch.setattr(data_mod, "_REPO_DATA", tmp_path / "repo-data")
-    return cache
+    return cache / "data"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -479,7 +482,8 @@ def test_real_mnist(shared_data, tmp_path):
 
 @pytest.mark.realdata
 def test_read_only_root_caches_elsewhere(shared_data, tmp_path, monkeypatch):
-    """Pointing the root at the read-only shared folder works; the cache falls back to <repo>/data/.cache."""
+    """Pointing the root at the read-only shared folder works; without $SNNLAB_CACHE a checkout caches in
+    <repo>/data/.cache."""
     monkeypatch.delenv("SNNLAB_CACHE")
     before = sorted(p.name for p in shared_data.iterdir())
     d = load_dataset("mnist", "test", root=shared_data, device="cpu", subset=50)
@@ -612,3 +616,92 @@ def test_root_is_checked_for_the_embedded_digits_too():
     """``root=12`` used to be ignored silently for digits (found by tests/test_properties.py)."""
     with pytest.raises(TypeError, match=r"root must be a path \(str or os.PathLike\) or None, got int \(12\)"):
         load_dataset("digits", "train", root=12, device="cpu")
+
+
+# --- the cache: never inside a data root -----------------------------------------------------------
+
+DATA_ROOTS = {  # kind -> (dataset, writer of a tiny copy under a root)
+    "mnist-gz": ("mnist", lambda root: _tiny_mnist(root)),
+    "mnist-extracted": ("mnist", lambda root: _tiny_mnist(root, gz=False)),
+    "fashion-mnist": ("fashion-mnist", lambda root: _tiny_mnist(root, "FashionMNIST")),
+    "cifar10-image-folder": ("cifar10", lambda root: _tiny_image_folder(root)),
+}
+
+
+def test_cache_dir_is_snnlab_cache_else_the_checkout_else_the_user_cache(tmp_path, monkeypatch):
+    assert data_mod._IN_CHECKOUT  # the tests run from a source checkout
+    monkeypatch.setenv("SNNLAB_CACHE", str(tmp_path / "chosen"))
+    assert cache_dir() == tmp_path / "chosen" / "data"  # beside $SNNLAB_CACHE/kernels of the compiled kernels
+    monkeypatch.setenv("SNNLAB_CACHE", "  ")  # blank counts as unset
+    assert cache_dir() == tmp_path / "repo-data" / ".cache"
+    monkeypatch.delenv("SNNLAB_CACHE")
+    monkeypatch.setattr(data_mod, "_IN_CHECKOUT", False)  # an installed wheel never writes into site-packages
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "snnlab" / "data"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "snnlab" / "data"
+
+
+@pytest.mark.parametrize("cache_env", [True, False], ids=["SNNLAB_CACHE", "user-cache"])
+@pytest.mark.parametrize("kind", list(DATA_ROOTS))
+def test_loading_leaves_a_writable_data_root_byte_for_byte_unchanged(kind, cache_env, tmp_path, monkeypatch,
+                                                                      _private_cache, tree_snapshot):
+    """Whatever the permission bits say (here: everyone may write everywhere, and the old ``.snnlab-cache``
+    folder is there), the loader writes nothing into the root; its cache goes where cache_dir() says."""
+    name, write = DATA_ROOTS[kind]
+    root = tmp_path / "root"
+    write(root)
+    (root / ".snnlab-cache").mkdir()  # where snnlab cached before: never written to again
+    for folder in [root, *root.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o777)
+    if cache_env:
+        expected_cache = _private_cache
+    else:
+        monkeypatch.delenv("SNNLAB_CACHE")
+        monkeypatch.setattr(data_mod, "_IN_CHECKOUT", False)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        expected_cache = tmp_path / "xdg" / "snnlab" / "data"
+    before = tree_snapshot(root)
+    loaded = {}
+    for attempt in range(2):  # the first load decodes and writes the cache, the second reads it
+        for split in SPLITS:
+            d = load_dataset(name, split, root=root, device="cpu", download=False, progress=False)
+            if attempt:
+                assert torch.equal(d.x, loaded[split].x) and torch.equal(d.y, loaded[split].y)
+            loaded[split] = d
+    after = tree_snapshot(root)
+    assert after == before  # pytest names the entries that differ
+    assert sorted(p.name.split("-")[-2] for p in expected_cache.glob(f"{name}-*.pt")) == ["test", "train"]
+    assert [p.name for p in expected_cache.iterdir() if not p.name.endswith(".pt")] == []  # no temporary files left
+
+
+def test_two_data_roots_never_share_a_cache_entry(tmp_path, _private_cache):
+    """Two roots whose files have the same names, sizes and modification times but other pixels: one entry each."""
+    first = _tiny_mnist(tmp_path / "a", gz=False)
+    _tiny_mnist(tmp_path / "b", gz=False)
+    other = np.full((5, 28, 28), 7, dtype=np.uint8)
+    target = tmp_path / "b" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    _write_idx(target, other, gz=False)
+    stamp = (tmp_path / "a" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").stat()
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    a = load_dataset("mnist", "test", root=tmp_path / "a", device="cpu", download=False)
+    b = load_dataset("mnist", "test", root=tmp_path / "b", device="cpu", download=False)
+    assert torch.equal((a.x * 255).round().to(torch.uint8)[:, 0], torch.from_numpy(first["test"][0]))
+    assert torch.equal((b.x * 255).round().to(torch.uint8)[:, 0], torch.from_numpy(other))
+    assert len(list(_private_cache.glob("mnist-test-*.pt"))) == 2
+
+
+def test_an_unwritable_cache_warns_and_loads_anyway(tmp_path, monkeypatch, tree_snapshot):
+    """A cache folder that cannot be made (here $SNNLAB_CACHE is a file) costs a warning, not the load, and the
+    root is still not written to."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("SNNLAB_CACHE", str(blocker))
+    _tiny_mnist(tmp_path / "root")
+    before = tree_snapshot(tmp_path / "root")
+    with pytest.warns(UserWarning, match="could not cache decoded data in .*not-a-folder"):
+        d = load_dataset("mnist", "train", root=tmp_path / "root", device="cpu", download=False)
+    assert len(d) == 7
+    assert tree_snapshot(tmp_path / "root") == before
