@@ -27,6 +27,7 @@ from snnlab.dropout import DropoutStats, LayerContext, SpikeDropout, make_dropou
 from snnlab.dropout.shaped import FAVORS
 from snnlab.plots.results import probability_map_figure
 from snnlab.validation import check_choice, check_float, check_int
+from snnlab.widgets import update_live_figure
 
 
 @dataclass(frozen=True)
@@ -238,14 +239,13 @@ class ProbabilityMapExplorer:
         """Redraw with the current controls and update the live figure in place."""
         d = self.draw()
         fresh = self._figure(d)
-        f = self.figure
-        with f.batch_update():
-            f.data[0].x, f.data[0].y = fresh.data[0].x, fresh.data[0].y
-            f.data[0].marker.color = fresh.data[0].marker.color
-            f.layout.title = fresh.layout.title
-            f.layout.annotations = fresh.layout.annotations
-            f.layout.xaxis.title = fresh.layout.xaxis.title
-            f.layout.shapes = fresh.layout.shapes
+        new = fresh.data[0]
+        update_live_figure(self.figure, {0: {"x": new.x, "y": new.y, "marker.color": new.marker.color}}, layout={
+            "title.text": fresh.layout.title.text,
+            "annotations": [a.to_plotly_json() for a in fresh.layout.annotations],
+            "xaxis.title.text": fresh.layout.xaxis.title.text,
+            "shapes": [shape.to_plotly_json() for shape in fresh.layout.shapes],
+        })
         return d
 
 

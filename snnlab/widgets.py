@@ -4,13 +4,15 @@ Moving a control recomputes (a few milliseconds on CPU) and updates the figure's
 place, so nothing has to be re-run. Each explorer keeps its controls as attributes
 (``explorer.threshold.value = 1.5`` in a test or a script does what dragging the slider does)
 and shows itself as ``explorer.ui``. The computations are plain functions
-(``simulate_population``, ``apply_dropout``) so they are tested without a browser.
+(``simulate_population``, ``apply_dropout``) so they are tested without a browser; every update
+goes through ``update_live_figure`` so that the figure keeps its colours whenever it is shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -32,6 +34,46 @@ def __getattr__(name: str) -> tuple[str, ...]:
     if name == "CLASSIC_METHODS":  # kept for old imports: the registry's classic family, read at access time
         return registry_methods(family="classic")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def update_live_figure(
+    figure: go.FigureWidget,
+    traces: Mapping[int, Mapping[str, Any]],
+    *,
+    layout: Mapping[str, Any] | None = None,
+) -> None:
+    """Write new trace properties (``{trace index: {property path: value}}``, e.g. ``{3: {"x": t,
+    "marker.color": c}}``) and layout properties (``{"title.text": ...}``) into a live figure as one update.
+
+    Why not ``figure.batch_update()``: plotly sends a batched update as one list per property with a
+    gap for every trace that does not set that property, and the widget's front-end model turns the
+    gaps into "unset". A figure updated before it is displayed (each explorer draws its first state in
+    its constructor and is shown later inside a VBox) then comes up with those traces in plotly's
+    default colours. Here every property is sent for every trace in the update, a trace that does
+    not change it repeating its current value, so nothing is left to a gap.
+    """
+    if not isinstance(figure, go.FigureWidget):
+        raise TypeError(f"figure must be a plotly FigureWidget, got {type(figure).__name__}")
+    if not isinstance(traces, Mapping):
+        raise TypeError(f"traces must be a mapping trace index -> {{property path: value}}, got {type(traces).__name__}")
+    if layout is not None and not isinstance(layout, Mapping):
+        raise TypeError(f"layout must be a mapping property path -> value or None, got {type(layout).__name__}")
+    n = len(figure.data)
+    for index, props in traces.items():
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise ValueError(f"traces has trace index {index!r}; allowed: integers 0..{n - 1} (the figure has {n} traces)")
+        if not isinstance(props, Mapping):
+            raise TypeError(f"traces[{index}] must be a mapping property path -> value, got {type(props).__name__}")
+    indexes = sorted(traces)
+    keys = sorted({key for props in traces.values() for key in props})
+    validated = {}
+    for i in indexes:  # through the trace type's own validators, as an attribute assignment would be
+        probe = type(figure.data[i])()
+        for key, value in traces[i].items():
+            probe[key] = value  # e.g. a strided numpy view becomes a contiguous copy the kernel can send
+            validated[i, key] = probe[key]
+    restyle = {key: [validated[i, key] if (i, key) in validated else figure.data[i][key] for i in indexes] for key in keys}
+    figure.plotly_update(restyle_data=restyle, relayout_data=dict(layout or {}), trace_indexes=indexes)
 
 
 def spike_methods(candidates: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -216,18 +258,16 @@ class NeuronExplorer:
         out = r.outputs.numpy()
         kept, removed, created = spike_times(spk & (out != 0)), spike_times(spk & (out == 0)), spike_times(~spk & (out != 0))
         color = method_color(self.method.value)
-        f = self.figure
-        with f.batch_update():
-            f.data[0].x, f.data[0].y = t, mem
-            f.data[1].x, f.data[1].y = [0, self.T - 1], [self.threshold.value] * 2
-            s0 = t[spk[:, 0]]
-            f.data[2].x, f.data[2].y = s0, np.full(s0.shape, max(float(mem.max()), self.threshold.value) * 1.1)
-            f.data[3].x, f.data[3].y = kept
-            f.data[3].marker.color = color
-            f.data[4].x, f.data[4].y = removed
-            f.data[5].x, f.data[5].y = created
-            f.layout.title = (f"{self.method.value} at p = {self.drop_rate.value:.2f}: "
-                              f"{int(spk.sum())} spikes, {len(removed[0])} removed")
+        s0 = t[spk[:, 0]]
+        update_live_figure(self.figure, {
+            0: {"x": t, "y": mem},
+            1: {"x": [0, self.T - 1], "y": [self.threshold.value] * 2},
+            2: {"x": s0, "y": np.full(s0.shape, max(float(mem.max()), self.threshold.value) * 1.1)},
+            3: {"x": kept[0], "y": kept[1], "marker.color": color},
+            4: {"x": removed[0], "y": removed[1]},
+            5: {"x": created[0], "y": created[1]},
+        }, layout={"title.text": f"{self.method.value} at p = {self.drop_rate.value:.2f}: "
+                                 f"{int(spk.sum())} spikes, {len(removed[0])} removed"})
         self.summary.value = f"<i>{_stats_text(r.stats)}</i>"
         return r
 
@@ -289,12 +329,10 @@ class MaskStatsExplorer:
         """Draw a new mask with the current controls and update the figure in place; returns its statistics."""
         out, stats = self._draw()
         fresh = mask_snapshot_figure(asdict(stats), out, method=self.method.value, p=self.drop_rate.value)
-        f = self.figure
-        with f.batch_update():
-            for live, new in zip(f.data, fresh.data):
-                live.x, live.y = new.x, new.y
-                live.marker.color = new.marker.color
-                if hasattr(new, "text"):
-                    live.text = new.text
-            f.layout.title = fresh.layout.title
+        traces = {}
+        for i, new in enumerate(fresh.data[:len(self.figure.data)]):
+            traces[i] = {"x": new.x, "y": new.y, "marker.color": new.marker.color}
+            if getattr(new, "text", None) is not None:
+                traces[i]["text"] = new.text
+        update_live_figure(self.figure, traces, layout={"title.text": fresh.layout.title.text})
         return stats

@@ -140,3 +140,24 @@ def test_describe_conditions_reads_the_registry() -> None:
     assert rows.loc["activity", "causal"] == "no" and rows.loc["activity_causal", "causal"] == "yes"
     assert rows.loc["synaptic_drop", "causal"] == "yes" and rows.loc["membrane_drop_causal", "direction"] == "drop"
     assert rows.loc["dropconnect", "acts on"] == "synapses" and rows.loc["temporal", "needs"] == "spikes only"
+
+
+def test_probability_explorer_front_end_keeps_its_colour_and_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every update reaches the front end without gaps (issue 15: a figure updated before display
+    lost its marker colours): the dots stay in the method's colour, the dotted line and the panel
+    title follow the controls."""
+    from test_widgets import FrontEnd, python_colours
+
+    from snnlab.explorers import ProbabilityMapExplorer
+    from snnlab.plots.style import method_color
+
+    front = FrontEnd(monkeypatch)
+    explorer = ProbabilityMapExplorer(_batch(), method="membrane", p=0.3)
+    explorer.drop_rate.value = 0.5
+    assert front.colours(explorer.figure) == python_colours(explorer.figure) == [(method_color("membrane"), None)]
+    explorer.method.value = "synaptic"
+    assert front.colours(explorer.figure) == [(method_color("synaptic"), None)]
+    layout = explorer.figure.layout
+    assert [s.y0 for s in layout.shapes] == [0.5] and layout.annotations[0].text == "synaptic_protect"
+    assert "nominal p = 0.5" in layout.title.text
+    assert np.asarray(front.models[id(explorer.figure)][0]["y"]).mean() == pytest.approx(0.5, abs=1e-4)
