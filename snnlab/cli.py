@@ -353,6 +353,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         log=lambda line: print(line, flush=True))
     not_run = len(notebooks) - len(run.outcomes)
     print(f"index: {run.index}")
+    if run.figures:
+        print(run.figures)
     if run.interrupted:
         print(f"snnlab run: interrupted in {run.failed[-1].name} ({not_run} notebook(s) not run); the notebooks that "
               f"ran and the index are in {out}", file=sys.stderr)

@@ -3,6 +3,7 @@ the kernel manager, and the run loop (papermill replaced by a stand-in; the real
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -87,6 +88,7 @@ def test_kernel_manager_runs_this_interpreter(monkeypatch) -> None:
     monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
     spec = _kernel_manager_class()().kernel_spec
     assert spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    assert "--ext=snnlab.study.report_html" in spec.argv  # widgets record a static snapshot for the HTML
     assert spec.env == {"PLOTLY_RENDERER": "plotly_mimetype+notebook"}
     monkeypatch.setenv("PLOTLY_RENDERER", "png")
     assert _kernel_manager_class()().kernel_spec.env == {"PLOTLY_RENDERER": "png"}
@@ -180,6 +182,7 @@ def test_ctrl_c_marks_the_notebook_interrupted_and_writes_what_ran(tmp_path, mon
     assert "03_after" not in index
     assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "02_slow.html", "02_slow.ipynb",
                                                      "index.html"]  # no partial or temporary files left
+    assert run.figures == "figures: none written (interrupted)"
 
 
 def test_executed_notebooks_are_written_atomically(tmp_path, monkeypatch) -> None:
@@ -256,3 +259,49 @@ def test_kernel_death_logs_are_dropped_only_inside_the_block() -> None:
         for name in ("papermill", "asyncio"):
             logging.getLogger(name).removeHandler(keep)
     assert keep.messages == ["Passed unknown parameter: x", "Kernel died while waiting for execute reply."]
+
+
+def test_run_notebooks_says_why_there_are_no_figures(tmp_path, monkeypatch) -> None:
+    import snnlab.study.report_html as report_html
+
+    monkeypatch.setitem(sys.modules, "papermill", types.SimpleNamespace(
+        execute_notebook=lambda source, target, **kwargs: _write_nb(Path(target))))
+    monkeypatch.setattr(report_html, "figure_export_unavailable", lambda: "no Chromium found (test)")
+    folder = _folder(tmp_path, ["01_a.ipynb"])
+    out = tmp_path / "out"
+    run = run_notebooks(find_notebooks(folder), out, {}, cwd=folder, log=lambda line: None)
+    assert run.figures == "figures: no PNG/SVG written: no Chromium found (test)"
+    assert not (out / "figures").exists()
+    run = run_notebooks(find_notebooks(folder), tmp_path / "out2", {}, cwd=folder, log=lambda line: None, figures=False)
+    assert run.figures == ""
+
+
+def test_a_real_run_shows_progress_and_writes_a_standalone_page(tmp_path, capsys) -> None:
+    """A real kernel: the terminal bar names the notebook and the cell; the page has MathML and the widget snapshot."""
+    from snnlab.study.report_html import WIDGET_NOTE, figure_export_unavailable
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("The square $x^2$."),
+        nbformat.v4.new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2])).show()"),
+        nbformat.v4.new_code_cell("import ipywidgets as w\n"
+                                  "w.VBox([w.FloatSlider(value=0.3, description='p'), go.FigureWidget(go.Scatter(y=[2, 1]))])"),
+    ]
+    nbformat.write(nb, folder / "01_small.ipynb")
+    out = tmp_path / "out"
+    lines: list[str] = []
+    run = run_notebooks(find_notebooks(folder), out, {}, cwd=folder, log=lines.append, progress=True)
+    assert run.ok, run.outcomes
+    bar = capsys.readouterr().err
+    assert "01_small" in bar and "cell 3: import ipywidgets as w" in bar and "3/3 cells" in bar
+    page = (out / "01_small.html").read_text()
+    assert "<math" in page and "$x^2$" not in page
+    assert WIDGET_NOTE in page and "<b>p</b>: <code>0.3</code>" in page and page.count("Plotly.newPlot") == 2
+    assert not re.search(r"<(?:script|link)\b[^>]*(?:src|href)=\"https?://", page)
+    if figure_export_unavailable() is None:
+        assert sorted(p.name for p in (out / "figures" / "01_small").iterdir()) == ["1.png", "1.svg"]
+        assert run.figures.startswith("figures: 2 file(s)")
+    else:
+        assert run.figures.startswith("figures: no PNG/SVG written")

@@ -9,6 +9,12 @@ Files are written atomically (a temporary file in the same folder, then a rename
 or a kill never leaves a truncated notebook, page or index. Ctrl-C stops the run: the notebook
 it interrupted is saved marked "interrupted" (not completed) with what it had run, and the HTML
 and the index are written for everything that ran.
+
+The HTML pages stand alone (``report_html``): maths as MathML, plotly.js inline, no CDN script, a
+static rendering of every widget (the kernels load ``report_html`` as an IPython extension so a
+displayed widget also records its snapshot). With kaleido and a Chromium, every figure is also
+written as PNG and SVG under ``figures/<notebook>/``. On a terminal a bar shows the running
+notebook, its cell and the kernel's own progress bars (``progress``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ PLOTLY_RENDERER = "plotly_mimetype+notebook"
 INTERRUPTED = "interrupted"
 PARTIAL_SUFFIX = ".partial.ipynb"
 KERNEL_LOG = "kernel-stderr.log"
+FIGURES_DIR = "figures"
+KERNEL_EXTENSION = "snnlab.study.report_html"
 
 
 def _kernel_manager_class(stderr_log: Path | None = None) -> type:
@@ -55,7 +63,8 @@ def _kernel_manager_class(stderr_log: Path | None = None) -> type:
         @property
         def kernel_spec(self) -> KernelSpec:
             return KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                      f"--ext={KERNEL_EXTENSION}"],
                 display_name=f"Python ({sys.executable})",
                 language="python",
                 name="python3",
@@ -91,6 +100,7 @@ class NotebookRun:
     parameters: dict[str, Any]
     outcomes: list[NotebookOutcome] = field(default_factory=list)
     index: Path | None = None
+    figures: str = ""  # one line: where the static figures went, or why none were written
 
     @property
     def ok(self) -> bool:
@@ -199,13 +209,32 @@ def write_atomic(path: Path, text: str) -> Path:
 
 
 def export_html(notebook: Path) -> Path:
-    """Write ``notebook`` as HTML next to it (``.html``, atomically); returns the HTML path."""
+    """Write ``notebook`` as a standalone HTML page next to it (``.html``, atomically); returns the HTML path."""
     import nbformat
-    from nbconvert import HTMLExporter
+
+    from snnlab.study.report_html import notebook_html
 
     node = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(node)
-    return write_atomic(notebook.with_suffix(".html"), body)
+    return write_atomic(notebook.with_suffix(".html"), notebook_html(node))
+
+
+def _export_figures(notebooks: Sequence[Path], folder: Path) -> str:
+    """Write the figures of the executed ``notebooks`` under ``folder/<stem>/``; one line saying what happened."""
+    import nbformat
+
+    from snnlab.study.report_html import export_figures, figure_export_unavailable
+
+    why = figure_export_unavailable()
+    if why is not None:
+        return f"figures: no PNG/SVG written: {why}"
+    count, errors = 0, []
+    for notebook in notebooks:
+        try:
+            count += len(export_figures(nbformat.read(notebook, as_version=4), folder / notebook.stem))
+        except Exception as exc:  # noqa: BLE001 - a failed image export does not fail the notebook
+            errors.append(f"{notebook.name}: {type(exc).__name__}: {exc}")
+    line = f"figures: {count} file(s) (PNG and SVG) in {folder}" if count else "figures: the notebooks made no plotly figure"
+    return line + (f"; failed for {'; '.join(errors)}" if errors else "")
 
 
 def _mark_interrupted(node: Any) -> None:
@@ -271,6 +300,8 @@ def run_notebooks(
     keep_going: bool = False,
     log: Callable[[str], None] = print,
     start_timeout: int = 120,
+    progress: bool | None = None,
+    figures: bool = True,
 ) -> NotebookRun:
     """Execute ``notebooks`` in order into ``out_dir`` with ``parameters``; export HTML; write the index.
 
@@ -280,8 +311,15 @@ def run_notebooks(
     ``log`` receives one line per notebook (status, seconds, and the error when it failed).
     Executed notebooks are written atomically: papermill writes ``.STEM.partial.ipynb`` as it goes, which
     replaces ``NAME`` when the notebook ends. The kernels' own stderr goes to ``kernel-stderr.log`` there.
+    ``progress``: the terminal bar per notebook (None: only when stderr is a terminal). ``figures``: also
+    write every figure as PNG and SVG under ``figures/`` when kaleido and a Chromium are present;
+    ``run.figures`` says where they went or why there are none.
     """
     import papermill
+
+    from snnlab.study.progress import NotebookProgress, register_engine
+
+    engine = register_engine() if progress is not False else None
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,18 +332,23 @@ def run_notebooks(
         t0 = time.perf_counter()
         error = ""
         interrupted = False
+        bar = NotebookProgress(source.stem, enabled=progress) if engine is not None else None
+        extra = {"engine_name": engine, "snnlab_progress": bar} if engine is not None else {}
         try:
             with _quiet_kernel_deaths():
                 papermill.execute_notebook(
                     str(source), str(partial), parameters=dict(parameters), kernel_name="python3",
                     language="python", cwd=str(cwd), progress_bar=False, start_timeout=start_timeout,
-                    kernel_manager_class=manager,
+                    kernel_manager_class=manager, **extra,
                 )
         except KeyboardInterrupt:
             interrupted, error = True, "interrupted (Ctrl-C)"
         except Exception as exc:  # noqa: BLE001 - any failure is this notebook's outcome
             error = _describe_error(exc)
             interrupted = getattr(exc, "ename", None) == "KeyboardInterrupt"  # the kernel got the Ctrl-C
+        finally:
+            if bar is not None:
+                bar.close()
         seconds = time.perf_counter() - t0
         html_path = None
         if partial.is_file():
@@ -325,4 +368,9 @@ def run_notebooks(
         if interrupted or (error and not keep_going):
             break
     run.index = write_index(run)
+    if figures and run.interrupted:
+        run.figures = "figures: none written (interrupted)"
+    elif figures:
+        executed = [o.notebook for o in run.outcomes if o.html is not None and o.notebook.is_file()]
+        run.figures = _export_figures(executed, out / FIGURES_DIR) if executed else ""
     return run
