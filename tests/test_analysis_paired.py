@@ -331,3 +331,48 @@ def test_rows_outside_the_family_are_described_not_judged() -> None:
     a = table.set_index("condition").loc["ann"]
     assert text.startswith("Ann vs no dropout on test accuracy: not in the pre-registered family, so not judged")
     assert f"mean difference {a['mean_diff'] * 100:+.2f} pp" in text
+
+
+# --- the table a reader sees --------------------------------------------------------------------------
+
+
+def test_verdict_table_names_the_correction_and_agrees_with_its_interval() -> None:
+    """An uncorrected interval that excludes 0 next to "inconclusive": the verdict column says it is
+    Holm-corrected, the basis says Holm did not reject; differences are in pp; the verdicts are
+    compare_paired's own."""
+    table = pa.compare_paired(_frame({"standard": D + 0.002, "dropout2d": D + 0.002, "temporal": D, "membrane": -D}),
+                              metric="test_acc", margin=0.002)
+    shown = pa.verdict_table(table)
+    verdict_col = "verdict (Holm-corrected paired t, α=0.05; else TOST ±0.20 pp)"
+    assert verdict_col in shown.columns and list(shown[verdict_col]) == list(table["verdict"])
+    row = shown.set_index("method").loc["standard (per step)"]
+    s = table.set_index("condition").loc["standard"]
+    assert s["ci_low"] > 0 and s["verdict"] == "inconclusive"
+    assert row["Δ test accuracy (pp)"] == pytest.approx(round(s["mean_diff"] * 100, 2))
+    assert row["95% CI (pp)"] == f"{s['ci_low'] * 100:+.2f} to {s['ci_high'] * 100:+.2f}"
+    assert row["basis"].startswith(f"95% CI excludes 0 (uncorrected), but Holm-adjusted p={s['p_value_holm']:.2g} ≥ 0.05 "
+                                   "(3 methods)")
+    dup = shown.set_index("method").loc["Dropout2d (per step)"]
+    assert dup["basis"] == "identical to standard (per step) on every seed: reported once" and dup["95% CI (pp)"] == ""
+    includes = shown.set_index("method").loc["temporal (held over the window)", "basis"]
+    assert includes.startswith("95% CI includes 0; TOST p=")
+
+
+def test_verdict_table_bases_for_every_verdict() -> None:
+    frame = _frame({"standard": D - 0.02, "temporal": D / 50, "membrane": D + 0.01, "alpha": D, "ann": D + 0.003})
+    table = pa.compare_paired(frame, metric="test_acc", margin=0.002)
+    basis = dict(zip(table["condition"], pa.verdict_table(table)["basis"]))
+    assert basis["standard"].startswith("Holm-adjusted p=") and "< 0.05 (4 methods)" in basis["standard"]
+    assert basis["temporal"].startswith("TOST p") and "90% CI inside ±0.20 pp" in basis["temporal"]
+    assert basis["ann"] == "not in the pre-registered family: tested, not judged"
+    few = pa.compare_paired(pd.concat([_frame({"standard": D}), pd.DataFrame([dict(method="alpha", seed=0, test_acc=0.9)])]),
+                            metric="test_acc", margin=0.002)
+    assert pa.verdict_table(few)["basis"].iloc[-1] == "1 seed: too few for a test"
+    # several margins: the verdict column says "±margin" and a margin column gives each
+    two = pd.concat([pa.compare_paired(_frame({"standard": D}, dataset="a"), metric="test_acc", margin=0.002, by="dataset"),
+                     pa.compare_paired(_frame({"standard": D}, dataset="b"), metric="test_acc", margin=0.005, by="dataset")])
+    shown = pa.verdict_table(two)
+    assert "verdict (Holm-corrected paired t, α=0.05; else TOST ±margin)" in shown.columns
+    assert list(shown["margin (pp)"]) == [0.2, 0.5] and list(shown["dataset"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="compare_paired"):
+        pa.verdict_table(pd.DataFrame({"verdict": ["helps"]}))

@@ -25,14 +25,14 @@ def test_mask_raster_counts_removed_and_created_values() -> None:
     out[1, 1] = 0.0  # one removed spike
     out[4, 3] = -1.7  # a non-zero value without a spike (alpha-like)
     fig = plots.mask_raster_figure(spikes, {"alpha": out})
-    assert fig.layout.annotations[0].text == "alpha: 1/3 spikes removed"
+    assert fig.layout.annotations[0].text == "alpha<br>1/3 spikes removed"  # two short lines: no overlap
     by_name = {tr.name: tr for tr in fig.data}
     assert list(by_name["removed spike"].x) == [1] and list(by_name["non-zero output without a spike"].y) == [3]
     assert by_name["kept spike"].marker.color == method_color("alpha")
     # alpha dropout does not zero a dropped spike, it turns it into a negative current: still removed
     out[2, 2] = -1.06
     fig = plots.mask_raster_figure(spikes, {"alpha": out})
-    assert fig.layout.annotations[0].text == "alpha: 2/3 spikes removed"
+    assert fig.layout.annotations[0].text == "alpha<br>2/3 spikes removed"
     assert list(fig.data[0].x) == [0]  # the one kept spike
     with pytest.raises(ValueError, match="shape"):
         plots.mask_raster_figure(spikes, {"alpha": out[:3]})
@@ -59,3 +59,25 @@ def test_output_values_figure_counts_distinct_values() -> None:
     fig = plots.output_values_figure({"standard": vals, "alpha": np.array([-1.0, 0.5, 1.3])}, p=p)
     assert fig.data[0].name == "standard (2 distinct values)"
     np.testing.assert_allclose(np.asarray(fig.data[0].y), [0.5, 0.5])
+
+
+def test_mask_fractions_are_drawn_on_the_whole_percent_axis() -> None:
+    """A share that hardly moves with p (0.384 to 0.385) is a flat line on 0–100%, not a trend on an
+    axis of a tenth of a point; subplot titles are small enough not to run into each other."""
+    frame = pd.DataFrame({"method": ["standard"] * 3, "p": [0.1, 0.3, 0.5], "dropped_fraction": [0.1, 0.3, 0.5],
+                          "spikes_removed": [0.1, 0.3, 0.5], "silent_fraction": [0.3841, 0.3849, 0.3845]})
+    fig = plots.mask_stats_figure(frame)
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2, fig.layout.yaxis3):
+        assert tuple(axis.range) == (0.0, 1.0) and axis.tickformat == ".0%"
+    assert all(a.font.size <= 13 for a in fig.layout.annotations)
+    values = plots.mask_stats_figure(frame.assign(out_mean=[0.2, 0.3, 0.4]), stats=("out_mean",))
+    assert values.layout.yaxis.range is None  # a value, not a fraction: autoscaled
+
+
+def test_raster_titles_fit_side_by_side_panels() -> None:
+    spikes = np.zeros((4, 3))
+    spikes[0, 0] = 1.0
+    fig = plots.mask_raster_figure(spikes, {m: spikes for m in ("standard", "temporal", "membrane_protect",
+                                                                 "membrane_drop")})
+    longest_line = max(len(line) for a in fig.layout.annotations for line in a.text.split("<br>"))
+    assert longest_line <= 20 and all(a.font.size <= 13 for a in fig.layout.annotations)

@@ -101,3 +101,11 @@ def test_equivalent_p_figure() -> None:
         pm.equivalent_p_figure(table, methods=(consistent, per_step))
     with pytest.raises(ValueError, match="equivalent_p"):
         pm.equivalent_p_figure(table.drop(columns="equivalent_p"))
+
+
+def test_training_accuracy_is_on_a_percent_axis_ranged_from_the_data() -> None:
+    frame = _training_frame().assign(train_acc=lambda d: 0.9 + 0.01 * d["p"])
+    fig = pm.training_vs_p_figure(frame, metrics=("train_acc",))
+    lo, hi = fig.layout.yaxis.range
+    assert fig.layout.yaxis.tickformat.endswith("%") and 0.0 <= lo < 0.9 < 0.905 < hi <= 1.0
+    assert hi - lo >= 0.01  # seed noise is not stretched over the axis

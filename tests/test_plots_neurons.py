@@ -65,7 +65,7 @@ def test_raster_grid_and_rate_histogram_use_the_data() -> None:
     t, n = np.nonzero(a)
     np.testing.assert_array_equal(np.asarray(fig.data[0].x), t)
     np.testing.assert_array_equal(np.asarray(fig.data[0].y), n)
-    assert "latency: 0 spikes" in fig.layout.annotations[1].text
+    assert "latency<br>0 spikes" in fig.layout.annotations[1].text
     rates = np.array([0.0, 0.0, 0.1, 0.5])
     h = plots.rate_histogram_figure({"hidden": rates})
     assert "50% silent" in h.data[0].name

@@ -64,3 +64,73 @@ def test_metric_vs_p_draws_the_baseline_line_even_when_it_comes_first() -> None:
                           "test_acc": [0.9, 0.88, 0.85], "dataset": ["digits"] * 3})
     fig = plots.metric_vs_p_figure(frame)
     assert len(fig.layout.shapes) >= 1  # the base network's reference line
+    # a panel holding only the baseline's line still has a p axis from the grid, and a percent axis
+    only_base = plots.metric_vs_p_figure(pd.concat([frame, pd.DataFrame(
+        {"label": ["none"], "p": [0.0], "test_acc": [0.8], "dataset": ["cifar"]})]))
+    assert tuple(only_base.layout.xaxis2.range) == pytest.approx((-0.02, 0.52))
+    assert only_base.layout.yaxis2.tickformat.endswith("%") and 0.0 <= only_base.layout.yaxis2.range[0]
+
+
+def _final(accuracies: dict[str, list[float]], setting: str = "digits · spiking_mlp") -> pd.DataFrame:
+    return pd.DataFrame([{"label": m, "setting": setting, "seed": s, "p": 0.0 if m == "none" else 0.3,
+                          "test_acc": a, "train_acc_eval": a + 0.01, "gap_eval": 0.01}
+                         for m, accs in accuracies.items() for s, a in enumerate(accs)])
+
+
+def test_accuracy_vs_p_is_in_percent_with_a_range_from_the_data() -> None:
+    """Accuracies within a tenth of a point of each other get a 1-point axis, never −50% to 150%."""
+    from snnlab import plots
+
+    frame = _final({"none": [0.9841, 0.9843], "standard": [0.9844, 0.9846]})
+    fig = plots.metric_vs_p_figure(frame, facet="setting")
+    lo, hi = fig.layout.yaxis.range
+    assert fig.layout.yaxis.tickformat == ".1%"
+    assert 0.0 <= lo < 0.9841 and 0.9846 < hi <= 1.0 and hi - lo == pytest.approx(0.01)
+    wide = plots.metric_vs_p_figure(_final({"none": [0.2, 0.9], "standard": [0.5, 0.99]}), facet="setting")
+    assert wide.layout.yaxis.range[0] >= 0.0 and wide.layout.yaxis.range[1] <= 1.0
+
+
+def test_curves_and_bars_use_percent_and_pp_and_titles_that_do_not_overlap() -> None:
+    from snnlab import plots
+
+    hist = pd.DataFrame([{"label": m, "setting": st, "seed": s, "epoch": e, "train_loss": 1.0 / e,
+                          "test_acc": 0.90 + 0.01 * e}
+                         for st in ("digits · 256 · spiking_mlp", "mnist · 1000 · delayed_snn")
+                         for m in ("none", "standard") for s in range(2) for e in range(1, 4)])
+    curves = plots.curves_figure(hist, metrics=("train_loss", "test_acc"), facet="setting")
+    titles = [a.text for a in curves.layout.annotations]
+    assert titles[:2] == ["digits · 256 · spiking_mlp", "mnist · 1000 · delayed_snn"]
+    assert all(t == "" for t in titles[2:])  # the row's metric is its y-axis title, not a second title row
+    assert curves.layout.yaxis3.tickformat.endswith("%") and curves.layout.yaxis.tickformat is None
+    frame = pd.concat([_final({"none": [0.98, 0.97], "standard": [0.96, 0.97]}, "a · spiking_mlp"),
+                       _final({"none": [0.60, 0.62], "standard": [0.61, 0.63]}, "b · delayed_snn")])
+    bars = plots.bars_figure(frame, values=["train_acc_eval", "test_acc", "gap_eval"], facet="setting")
+    assert [a.text.replace("<br>", " ") for a in bars.layout.annotations if a.textangle != 90 and a.text] == [
+        "training accuracy (eval mode)", "test accuracy", "train (eval mode) − test accuracy (pp)"]
+    assert sorted(a.text for a in bars.layout.annotations if a.textangle == 90) == ["a · spiking_mlp", "b · delayed_snn"]
+    assert bars.layout.yaxis.tickformat.endswith("%") and bars.layout.yaxis.range[0] == 0.0
+    gap = [t for t in bars.data if t.yaxis == "y3"][0]
+    assert list(gap.y) == pytest.approx([1.0, 1.0])  # the gap in percentage points, not a fraction
+    assert all(a.font.size <= 13 for a in bars.layout.annotations)
+
+
+def test_forest_legend_says_the_verdict_is_holm_corrected() -> None:
+    from snnlab import plots
+
+    table = pd.DataFrame({"setting": ["a", "b"], "label": ["standard", "standard"], "mean_diff": [0.004, 0.001],
+                          "ci_low": [0.001, -0.002], "ci_high": [0.007, 0.004], "verdict": ["inconclusive"] * 2,
+                          "margin": [0.002] * 2, "confidence": [0.95] * 2})
+    fig = plots.paired_forest_figure(table)
+    assert "Holm" in fig.layout.legend.title.text
+    assert "not corrected" in fig.layout.xaxis2.title.text and fig.layout.xaxis.title.text is None
+    assert fig.layout.xaxis.ticksuffix == " pp"
+
+
+def test_probability_maps_wrap_into_rows_of_four() -> None:
+    from snnlab import plots
+
+    x = np.linspace(0, 1, 5)
+    maps = {f"method_{i}_with_a_long_name": (x, np.full(5, 0.3), "mean membrane potential") for i in range(8)}
+    fig = plots.probability_map_figure(maps, p=0.3)
+    assert fig.layout.xaxis4.domain[1] == pytest.approx(1.0) and fig.layout.xaxis5.domain[0] == pytest.approx(0.0)
+    assert fig.layout.yaxis5.domain[1] < fig.layout.yaxis.domain[0]  # a second row

@@ -46,3 +46,34 @@ def test_rgba_turns_a_hex_colour_into_a_translucent_one() -> None:
     from snnlab.plots.style import rgba
 
     assert rgba("#ff8000", 0.25) == "rgba(255,128,0,0.25)"
+
+
+def test_percent_range_follows_the_data_within_zero_and_one() -> None:
+    from snnlab.plots.style import percent_range
+
+    lo, hi = percent_range([0.90, 0.95])
+    assert lo < 0.90 and hi > 0.95 and hi - lo < 0.1  # from the data, padded
+    # near-constant values (0.384 to 0.385) get at least a 1-point span, centred on them
+    lo, hi = percent_range([0.3841, 0.3849])
+    assert hi - lo == pytest.approx(0.01) and (lo + hi) / 2 == pytest.approx(0.3845)
+    # never beyond [0, 1], and the minimum span survives at the bounds
+    assert percent_range([0.999, 1.0]) == pytest.approx([0.99, 1.0])
+    assert percent_range([0.0, 0.001]) == pytest.approx([0.0, 0.01])
+    assert percent_range([-0.5, 1.5]) == [0.0, 1.0]
+    assert percent_range([0.5, 0.6], include_zero=True)[0] == 0.0
+    assert percent_range([float("nan")]) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="min_span"):
+        percent_range([0.5], min_span=0.0)
+
+
+def test_accuracy_metrics_and_differences_are_told_apart() -> None:
+    from snnlab.plots.style import is_accuracy, is_accuracy_difference, wrap_title
+
+    assert all(is_accuracy(m) for m in ("test_acc", "val_acc", "train_acc_eval"))
+    assert not any(is_accuracy(m) for m in ("test_loss", "spike_rate", "gap_eval"))
+    assert is_accuracy_difference("gap") and is_accuracy_difference("gap_eval") and not is_accuracy_difference("test_acc")
+    assert wrap_title("fraction of drops on silent units", 16) == "fraction of<br>drops on silent<br>units"
+    assert wrap_title("membrane_protect_causal", 20) == "membrane_protect_<br>causal"  # a long name breaks after "_"
+    assert wrap_title("membrane_drop", 20) == "membrane_drop"
+    with pytest.raises(ValueError, match="width"):
+        wrap_title("x", 0)

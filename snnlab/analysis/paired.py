@@ -586,3 +586,102 @@ def verdict_sentences(table: pd.DataFrame, *, metric_label: str = "test accuracy
                                 decimals=decimals))
         sentences.append(f"{prefix}: {text}" if prefix else text)
     return sentences
+
+
+# ---------------------------------------------------------------------------------------------------
+# the table a reader sees
+
+
+def _basis(r: pd.Series, table: pd.DataFrame, by: list[str], *, u: str, unit_scale: float, decimals: int,
+           pair_noun: str) -> str:
+    """Why a row has its verdict, in a few words (see ``verdict_table``)."""
+    verdict, n = str(r["verdict"]), int(r["n"])
+    alpha = float(r["alpha"])
+    if verdict == "duplicate":
+        same = table["condition"] == r["duplicate_of"]
+        for b in by:
+            same &= table[b] == r[b]
+        orig = table.loc[same]
+        o = str(orig["label"].iloc[0]) if len(orig) else str(r["duplicate_of"])
+        return f"identical to {o} on every {pair_noun}: reported once"
+    if n < 2:
+        return f"{_plural(n, pair_noun)}: too few for a test"
+    if verdict == "not in family":
+        return "not in the pre-registered family: tested, not judged"
+    level = f"{float(r['confidence']) * 100:g}%"
+    eq_level = f"{(1 - 2 * alpha) * 100:g}%"
+    margin = f"±{_num(float(r['margin']) * unit_scale, decimals, signed=False)}{u}"
+    p_holm = float(r["p_value_holm"])
+    holm = (f"Holm-adjusted p={_adj(p_holm)} {'<' if p_holm < alpha else '≥'} {alpha:g} "
+            f"({_plural(int(r['family_size']), 'method')})")
+    within = bool(r["within_margin"])
+    tost = f"TOST p{_p(float(r['p_value_tost']))}: {eq_level} CI {'inside' if within else 'not inside'} {margin}"
+    excludes_zero = not float(r["ci_low"]) <= 0 <= float(r["ci_high"])
+    if verdict in ("helps", "hurts"):
+        return holm + (f"; {tost}, smaller than the margin" if within else "")
+    if verdict == "equivalent":
+        return tost + (f"; the {level} CI excludes 0 (uncorrected), {holm}" if excludes_zero else "")
+    # inconclusive: name the test that failed; an uncorrected interval that excludes 0 is explained by Holm
+    if excludes_zero:
+        return f"{level} CI excludes 0 (uncorrected), but {holm}; {tost}"
+    return f"{level} CI includes 0; {tost}"
+
+
+def verdict_table(table: pd.DataFrame, *, metric_label: str = "test accuracy", unit: str = "pp",
+                  unit_scale: float = 100.0, decimals: int = 2, pair_noun: str = "seed",
+                  by: Sequence[str] | None = None) -> pd.DataFrame:
+    """The ``compare_paired`` table as a reader sees it, one row per condition: its setting (the
+    ``by`` columns, default those before ``condition``), ``method`` (the label), the number of
+    ``pair_noun``s, the mean difference and its confidence interval in ``unit`` (``unit_scale`` =
+    100: an accuracy difference in percentage points, never "%"), the p-values (paired t, Wilcoxon,
+    Holm-adjusted t, TOST), the verdict under a column name that says what decides it (the
+    Holm-corrected paired t-test at ``alpha``, then TOST against the margin) and ``basis``: why this
+    row has its verdict, so that an uncorrected interval that excludes 0 next to "inconclusive" is
+    explained (Holm's correction did not reject) instead of contradicting it.
+
+    The verdict values are ``compare_paired``'s own. The margin is in the verdict column's name when
+    one margin applies to the whole table, otherwise in a ``margin`` column."""
+    if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in _TABLE):
+        missing = [] if not isinstance(table, pd.DataFrame) else [c for c in _TABLE if c not in table.columns]
+        raise ValueError(f"table must be a DataFrame returned by compare_paired; missing columns: {missing or 'all'}")
+    unit_scale = check_float("unit_scale", unit_scale, low=0.0, low_inclusive=False)
+    decimals = check_int("decimals", decimals, minimum=0)
+    if not isinstance(metric_label, str) or not isinstance(unit, str) or not isinstance(pair_noun, str):
+        raise TypeError(f"metric_label, unit and pair_noun must be strings, got {metric_label!r}, {unit!r}, {pair_noun!r}")
+    cols = list(table.columns)
+    by = cols[:cols.index("condition")] if by is None else list(by)
+    u = f" {unit}" if unit else ""
+    paren = f" ({unit})" if unit else ""
+    levels = {f"{c * 100:g}%" for c in table["confidence"].astype(float)}
+    level = levels.pop() if len(levels) == 1 else "confidence"
+    alphas = sorted({float(a) for a in table["alpha"]})
+    margins = sorted({float(m) for m in table["margin"]})
+    alpha_text = f"α={alphas[0]:g}" if len(alphas) == 1 else "α per row"
+    margin_text = (f"±{_num(margins[0] * unit_scale, decimals, signed=False)}{u}" if len(margins) == 1
+                   else "±margin")
+    verdict_col = f"verdict (Holm-corrected paired t, {alpha_text}; else TOST {margin_text})"
+
+    def scaled(col: str) -> pd.Series:
+        return (table[col].astype(float) * unit_scale).round(decimals)
+
+    def ci(r: pd.Series) -> str:
+        lo, hi = float(r["ci_low"]), float(r["ci_high"])
+        if math.isnan(lo) or math.isnan(hi):
+            return ""
+        return f"{_num(lo * unit_scale, decimals)} to {_num(hi * unit_scale, decimals)}"
+
+    out = pd.DataFrame({b: table[b] for b in by})
+    out["method"] = table["label"].astype(str)
+    out[f"{pair_noun}s"] = table["n"].astype(int)
+    out[f"Δ {metric_label}{paren}"] = scaled("mean_diff")
+    out[f"{level} CI{paren}"] = [ci(r) for _, r in table.iterrows()]
+    if len(margins) > 1:
+        out[f"margin{paren}"] = scaled("margin")
+    out["p (paired t)"] = table["p_value_t"].astype(float)
+    out["p (Wilcoxon)"] = table["p_value_wilcoxon"].astype(float)
+    out["p (Holm)"] = table["p_value_holm"].astype(float)
+    out["p (TOST)"] = table["p_value_tost"].astype(float)
+    out[verdict_col] = table["verdict"].astype(str)
+    out["basis"] = [_basis(r, table, by, u=u, unit_scale=unit_scale, decimals=decimals, pair_noun=pair_noun)
+                    for _, r in table.iterrows()]
+    return out.reset_index(drop=True)

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from snnlab.plots.neurons import ArrayLike, as_array, spike_times
-from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.plots.style import TEMPLATE, method_color, panel_chars, shrink_subplot_titles, wrap_title
 from snnlab.validation import check_frame
 
 STAT_LABELS: dict[str, str] = {
@@ -26,6 +26,7 @@ STAT_LABELS: dict[str, str] = {
     "out_min": "smallest output value",
     "out_max": "largest output value",
 }
+FRACTION_STATS = frozenset({"dropped_fraction", "spikes_removed", "silent_fraction"})
 REMOVED_COLOR = "#d62728"
 CREATED_COLOR = "#7f7f7f"
 
@@ -72,20 +73,29 @@ def mask_stats_figure(
 
     ``frame``: one row per (method, p) (mean over batches), columns ``method``, ``p`` and each of ``stats``
     (names of ``DropoutStats`` fields). The first panel carries the y = p reference.
+
+    A fraction is drawn on the whole 0–100% axis: a share that hardly moves with p (the share of drops
+    on silent units) is a flat line there, not a trend stretched over an axis of a tenth of a point.
     """
     require_columns("frame", frame, ["method", "p", *stats])
-    fig = make_subplots(rows=1, cols=len(stats), subplot_titles=[STAT_LABELS.get(s, s) for s in stats],
+    width = panel_chars(len(stats), 0.08)
+    fig = make_subplots(rows=1, cols=len(stats), subplot_titles=[wrap_title(STAT_LABELS.get(s, s), width) for s in stats],
                         horizontal_spacing=0.08)
+    shrink_subplot_titles(fig)
     p_all = np.sort(frame["p"].unique())
     for method, sub in frame.groupby("method", sort=False):
         sub = sub.sort_values("p")
         for j, stat in enumerate(stats, start=1):
             fig.add_scatter(x=sub["p"], y=sub[stat], mode="lines+markers", name=str(method), legendgroup=str(method),
-                            showlegend=j == 1, line=dict(color=method_color(str(method))), row=1, col=j)
+                            showlegend=j == 1, line=dict(color=method_color(str(method))), cliponaxis=False,
+                            row=1, col=j)
     fig.add_scatter(x=p_all, y=p_all, mode="lines", name="y = p", line=dict(color="#999999", dash="dot"), row=1, col=1)
     for j, stat in enumerate(stats, start=1):
         fig.update_xaxes(title_text="nominal drop rate p", row=1, col=j)
-        fig.update_yaxes(title_text="fraction" if "fraction" in stat or stat == "spikes_removed" else "value", row=1, col=j)
+        if stat in FRACTION_STATS or "fraction" in stat:
+            fig.update_yaxes(title_text="fraction", range=[0.0, 1.0], tickformat=".0%", row=1, col=j)
+        else:
+            fig.update_yaxes(title_text="value", row=1, col=j)
     return _finish(fig, title, 420)
 
 
@@ -139,8 +149,9 @@ def mask_raster_figure(
     titles = []
     for m, a in arrays.items():
         removed = int((spk & (a <= 0)).sum())
-        titles.append(f"{m}: {removed}/{int(spk.sum())} spikes removed")
+        titles.append(f"{m}<br>{removed}/{int(spk.sum())} spikes removed")  # two short lines: panels sit close
     fig = make_subplots(rows=1, cols=len(arrays), shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
+    shrink_subplot_titles(fig)
     for i, (m, a) in enumerate(arrays.items(), start=1):
         kept_t, kept_n = spike_times(spk & (a > 0))
         rem_t, rem_n = spike_times(spk & (a <= 0))
@@ -171,6 +182,7 @@ def next_layer_effect_figure(
     require_columns("frame", frame, ["method", "p", "membrane_change", "rate_change"])
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("mean |Δ membrane| / mean |membrane|", "relative change in firing rate"))
+    shrink_subplot_titles(fig)
     for method, sub in frame.groupby("method", sort=False):
         sub = sub.sort_values("p")
         for j, col in enumerate(["membrane_change", "rate_change"], start=1):
@@ -201,6 +213,7 @@ def mask_snapshot_figure(
         raise ValueError(f"stats must hold at least one of dropped_fraction, spikes_removed, silent_fraction; got {list(stats)}")
     vals = as_array("values", values, (1, 2, 3)).ravel()
     fig = make_subplots(rows=1, cols=2, subplot_titles=("mask statistics", "output values"), horizontal_spacing=0.12)
+    shrink_subplot_titles(fig)
     fig.add_bar(x=[STAT_LABELS[k] for k in names], y=[float(stats[k]) for k in names], name=method,
                 marker_color=method_color(method), text=[f"{float(stats[k]):.1%}" for k in names],
                 textposition="outside", row=1, col=1)

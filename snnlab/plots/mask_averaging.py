@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from snnlab.analysis.mask_averaging import default_methods, relative_noise
 from snnlab.dropout import method_info
 from snnlab.plots.dropout import require_columns
-from snnlab.plots.style import TEMPLATE, method_color, rgba
+from snnlab.plots.style import TEMPLATE, is_accuracy, method_color, percent_axis, rgba, shrink_subplot_titles
 
 TRAINING_LABELS: dict[str, str] = {
     "train_loss": "final training loss",
@@ -66,6 +66,7 @@ def noise_vs_T_figure(
     T_line = np.arange(1, int(frame["T"].max()) + 1)
     fig = make_subplots(rows=2, cols=len(ps), shared_xaxes=True, vertical_spacing=0.1, horizontal_spacing=0.06,
                         subplot_titles=[f"p = {p:g}" for p in ps] + [""] * len(ps))
+    shrink_subplot_titles(fig)
     for c, p in enumerate(ps, start=1):
         for method in methods:
             sub = frame[(frame["method"] == method) & np.isclose(frame["p"], p)].sort_values("T")
@@ -108,8 +109,10 @@ def training_vs_p_figure(
     methods = list(dict.fromkeys(frame["method"].tolist()))
     fig = make_subplots(rows=len(metrics), cols=len(Ts), shared_xaxes=True, horizontal_spacing=0.05,
                         vertical_spacing=0.1, subplot_titles=[f"T = {T}" for T in Ts] + [""] * (len(metrics) - 1) * len(Ts))
+    shrink_subplot_titles(fig)
     for r, metric in enumerate(metrics, start=1):
         for c, T in enumerate(Ts, start=1):
+            shown_values: list[float] = []
             for method in methods:
                 sub = frame[(frame["method"] == method) & (frame["T"] == T)]
                 if sub.empty:
@@ -117,6 +120,7 @@ def training_vs_p_figure(
                 info = method_info(method)
                 color, show = method_color(method), r == 1 and c == 1
                 agg = sub.groupby("p")[metric].agg(["mean", "std"]).reset_index().sort_values("p")
+                shown_values += [*(agg["mean"] - agg["std"].fillna(0.0)), *(agg["mean"] + agg["std"].fillna(0.0))]
                 if info.family == "baseline":
                     fig.add_hline(y=float(agg["mean"].mean()), line=dict(color=color, dash="dash"), row=r, col=c,
                                   exclude_empty_subplots=False)
@@ -127,6 +131,8 @@ def training_vs_p_figure(
                                 showlegend=show, line=dict(color=color),
                                 error_y=dict(type="data", array=agg["std"].fillna(0.0), visible=True), row=r, col=c)
             fig.update_xaxes(title_text="drop rate p" if r == len(metrics) else None, row=r, col=c)
+            if is_accuracy(metric):  # percent, ranged from the data (at least 1 point: seed noise is not a trend)
+                percent_axis(fig, shown_values, row=r, col=c)
         fig.update_yaxes(title_text=TRAINING_LABELS.get(metric, metric), row=r, col=1)
     return _finish(fig, title, 300 * len(metrics) + 140)
 

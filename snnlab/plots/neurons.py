@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from snnlab.plots.style import TEMPLATE, method_color
+from snnlab.plots.style import TEMPLATE, method_color, shrink_subplot_titles
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
@@ -77,6 +77,7 @@ def ann_vs_snn_figure(
     t = np.arange(n)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("input", "ANN unit (ReLU): one real number per step", "LIF neuron: binary spikes"))
+    shrink_subplot_titles(fig)
     fig.add_scatter(x=t, y=cur, name="input current", line=dict(color=_PALETTE[0]), row=1, col=1)
     fig.add_scatter(x=t, y=act, name="ReLU activation", line=dict(color=method_color("ann")), row=2, col=1)
     ts = t[spk > 0]
@@ -173,6 +174,7 @@ def hh_lif_figure(
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("input current", "Hodgkin-Huxley: ion channels make the spike shape",
                                         "LIF: integrate, compare with threshold, reset"))
+    shrink_subplot_titles(fig)
     fig.add_scatter(x=t, y=cur, name="current", line=dict(color=_PALETTE[0]), row=1, col=1)
     fig.add_scatter(x=t, y=hh, name="HH membrane voltage", line=dict(color=_PALETTE[2]), row=2, col=1)
     fig.add_scatter(x=t, y=mem, name="LIF membrane", line=dict(color=_PALETTE[1]), row=3, col=1)
@@ -204,6 +206,7 @@ def penalty_trace_figure(
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("input excitation", "inner excitation: decays, resets by output + penalty",
                                         "output relu(inner - threshold), returned one step late"))
+    shrink_subplot_titles(fig)
     fig.add_scatter(x=t, y=cur, name="input", line=dict(color=_PALETTE[0], shape="hv"), row=1, col=1)
     fig.add_scatter(x=t, y=inn, name="inner excitation", line=dict(color=_PALETTE[1]), row=2, col=1)
     fig.add_scatter(x=[t[0], t[-1]], y=[threshold] * 2, mode="lines", name=f"threshold ({threshold:g})",
@@ -233,8 +236,10 @@ def raster_grid_figure(
     if not isinstance(rasters, Mapping) or not rasters:
         raise ValueError("rasters must be a non-empty mapping label -> [T, N] array")
     arrays = {k: as_array(f"rasters[{k!r}]", v, 2) for k, v in rasters.items()}
-    titles = [f"{k}: {int((a != 0).sum())} spikes ({(a != 0).mean():.1%} of cells)" for k, a in arrays.items()]
+    # two short lines per title: the panels sit close together
+    titles = [f"{k}<br>{int((a != 0).sum())} spikes ({(a != 0).mean():.1%} of cells)" for k, a in arrays.items()]
     fig = make_subplots(rows=1, cols=len(arrays), shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
+    shrink_subplot_titles(fig)
     for i, (label, a) in enumerate(arrays.items(), start=1):
         t, n = spike_times(a)
         color = (colors or {}).get(label, SPIKE_COLOR)

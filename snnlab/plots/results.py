@@ -17,14 +17,26 @@ from plotly.subplots import make_subplots
 
 from snnlab.plots.dropout import require_columns
 from snnlab.plots.neurons import ArrayLike, as_array
-from snnlab.plots.style import TEMPLATE, method_color, rgba
+from snnlab.plots.style import (
+    SUBPLOT_TITLE_SIZE,
+    TEMPLATE,
+    is_accuracy,
+    is_accuracy_difference,
+    method_color,
+    panel_chars,
+    percent_axis,
+    rgba,
+    shrink_subplot_titles,
+    wrap_title,
+)
 
 METRIC_LABELS: dict[str, str] = {
     "train_loss": "training loss",
     "test_loss": "test loss",
     "train_acc": "training accuracy",
     "test_acc": "test accuracy",
-    "gap": "train − test accuracy",
+    "gap": "train − test accuracy (pp)",
+    "gap_eval": "train (eval mode) − test accuracy (pp)",
     "spike_rate": "hidden spike rate",
     "synops": "synaptic operations / sample",
     "val_acc": "validation accuracy",
@@ -34,6 +46,16 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 VERDICT_COLORS = {"helps": "#2a9d8f", "hurts": "#e76f51", "equivalent": "#457b9d", "inconclusive": "#8d8d8d"}
+PP = 100.0  # an accuracy difference in [−1, 1] times PP is in percentage points
+
+
+def _facet_label(fig: go.Figure, text: str, *, row: int, rows: int, spacing: float) -> None:
+    """The facet value of a row, written vertically at the right edge of that row (as plotly express
+    does), so the column titles above the first row stay short."""
+    height = (1.0 - spacing * (rows - 1)) / rows
+    y = 1.0 - (row - 1) * (height + spacing) - height / 2.0
+    fig.add_annotation(text=wrap_title(str(text), 34), x=1.01, y=y, xref="paper", yref="paper", xanchor="left",
+                       yanchor="middle", textangle=90, showarrow=False, font=dict(size=SUBPLOT_TITLE_SIZE))
 
 
 def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
@@ -70,27 +92,38 @@ def curves_figure(
     require_columns("history", history, ["epoch", group, facet, *metrics])
     facets = list(dict.fromkeys(history[facet].tolist()))
     groups = _order(history[group], order)
+    width = panel_chars(len(facets), 0.06)
+    # the facet (setting) names the columns once, above the first row; each row's metric is its y-axis title
+    titles = [wrap_title(str(f), width) for f in facets] + [""] * (len(metrics) - 1) * len(facets)
     fig = make_subplots(rows=len(metrics), cols=len(facets), shared_xaxes=True, horizontal_spacing=0.06,
-                        vertical_spacing=0.08, subplot_titles=[f"{f}: {METRIC_LABELS.get(m, m)}" for m in metrics for f in facets])
+                        vertical_spacing=0.08, subplot_titles=titles)
+    shrink_subplot_titles(fig)
     for r, metric in enumerate(metrics, start=1):
+        scale = PP if is_accuracy_difference(metric) else 1.0
         for c, fv in enumerate(facets, start=1):
             sub = history[history[facet] == fv]
+            shown_values: list[float] = []
             for g in groups:
                 gsub = sub[sub[group] == g]
                 if gsub.empty:
                     continue
                 agg = gsub.groupby("epoch")[metric].agg(["mean", "std"]).reset_index().sort_values("epoch")
+                agg[["mean", "std"]] = agg[["mean", "std"]] * scale
                 color = method_color(str(g))
                 show = r == 1 and c == 1
                 std = agg["std"].fillna(0.0)
+                shown_values += [*(agg["mean"] - std), *(agg["mean"] + std)]
                 if agg["std"].notna().any():
                     x = np.concatenate([agg["epoch"], agg["epoch"][::-1]])
                     y = np.concatenate([agg["mean"] + std, (agg["mean"] - std)[::-1]])
-                    fig.add_scatter(x=x, y=y, fill="toself", fillcolor=rgba(color, 0.15), line=dict(width=0),
+                    fig.add_scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=rgba(color, 0.15), line=dict(width=0),
                                     hoverinfo="skip", showlegend=False, legendgroup=str(g), row=r, col=c)
                 fig.add_scatter(x=agg["epoch"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
                                 showlegend=show, line=dict(color=color), marker=dict(size=4), row=r, col=c)
             fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric) if c == 1 else None, row=r, col=c)
+            if is_accuracy(metric):
+                percent_axis(fig, shown_values, row=r, col=c)
+    for c in range(1, len(facets) + 1):
         fig.update_xaxes(title_text="epoch", row=len(metrics), col=c)
     return _finish(fig, title, 300 * len(metrics) + 120)
 
@@ -107,24 +140,39 @@ def bars_figure(
 ) -> go.Figure:
     """A bar per ``group`` (mean over seeds, error bar ± std), one panel per column of ``values``
     (and per ``facet`` value when given, as rows). Used for the train–test gap, spike rates and
-    synaptic operations."""
+    synaptic operations.
+
+    The metrics name the columns once, above the first row; the facet value names each row at its
+    right edge; the bars' labels are written under the last row only (the rows share them).
+    Accuracies are on a percent axis from 0 (a bar's length is its value), accuracy differences (the
+    train–test gap) in percentage points."""
     require_columns("frame", frame, [group, *values] + ([facet] if facet else []))
     facets = list(dict.fromkeys(frame[facet].tolist())) if facet else [None]
     groups = _order(frame[group], order)
-    titles = [f"{fv}: {METRIC_LABELS.get(v, v)}" if fv is not None else METRIC_LABELS.get(v, v) for fv in facets for v in values]
-    fig = make_subplots(rows=len(facets), cols=len(values), subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.14)
+    spacing = 0.08
+    width = panel_chars(len(values), spacing)
+    titles = [wrap_title(METRIC_LABELS.get(v, v), width) for v in values] + [""] * (len(facets) - 1) * len(values)
+    v_spacing = min(0.06, 0.3 / max(len(facets) - 1, 1))
+    fig = make_subplots(rows=len(facets), cols=len(values), subplot_titles=titles, horizontal_spacing=spacing,
+                        vertical_spacing=v_spacing, shared_xaxes=True)
+    shrink_subplot_titles(fig)
     for r, fv in enumerate(facets, start=1):
         sub = frame if fv is None else frame[frame[facet] == fv]
         for c, v in enumerate(values, start=1):
+            scale = PP if is_accuracy_difference(v) else 1.0
             agg = mean_std(sub, [group], v).set_index(group)
             present = [g for g in groups if g in agg.index]
-            fig.add_bar(x=[str(g) for g in present], y=agg.loc[present, "mean"],
-                        error_y=dict(type="data", array=agg.loc[present, "std"].fillna(0.0), visible=True),
+            means, stds = agg.loc[present, "mean"] * scale, agg.loc[present, "std"].fillna(0.0) * scale
+            fig.add_bar(x=[str(g) for g in present], y=means, error_y=dict(type="data", array=stds, visible=True),
                         marker_color=[method_color(str(g)) for g in present], showlegend=False,
                         hovertext=[f"n={int(n)}" for n in agg.loc[present, "count"]], row=r, col=c)
             if v in log_y:
                 fig.update_yaxes(type="log", row=r, col=c)
-    return _finish(fig, title, 340 * len(facets) + 100)
+            elif is_accuracy(v):
+                percent_axis(fig, [*(means + stds), *(means - stds)], row=r, col=c, include_zero=True)
+        if fv is not None:
+            _facet_label(fig, str(fv), row=r, rows=len(facets), spacing=v_spacing)
+    return _finish(fig, title, 300 * len(facets) + 180)
 
 
 def metric_vs_p_figure(
@@ -142,14 +190,21 @@ def metric_vs_p_figure(
     require_columns("frame", frame, ["p", group, facet, metric])
     facets = list(dict.fromkeys(frame[facet].tolist()))
     groups = _order(frame[group], order)
-    fig = make_subplots(rows=1, cols=len(facets), subplot_titles=[str(f) for f in facets], horizontal_spacing=0.06)
+    width = panel_chars(len(facets), 0.06)
+    fig = make_subplots(rows=1, cols=len(facets), subplot_titles=[wrap_title(str(f), width) for f in facets],
+                        horizontal_spacing=0.06)
+    shrink_subplot_titles(fig)
+    p_max = max(float(pd.to_numeric(frame["p"]).max()), 0.1)
     for c, fv in enumerate(facets, start=1):
         sub = frame[frame[facet] == fv]
+        shown_values: list[float] = []
         for g in groups:
             agg = mean_std(sub[sub[group] == g], ["p"], metric).sort_values("p") if (sub[group] == g).any() else None
             if agg is None or agg.empty:
                 continue
             color = method_color(str(g))
+            std = agg["std"].fillna(0.0)
+            shown_values += [*(agg["mean"] - std), *(agg["mean"] + std)]
             if len(agg) == 1 and float(agg["p"].iloc[0]) == 0.0:
                 m, s = float(agg["mean"].iloc[0]), agg["std"].iloc[0]
                 fig.add_hline(y=m, line=dict(color=color, dash="dash" if g == baseline else "dot"), row=1, col=c,
@@ -163,7 +218,11 @@ def metric_vs_p_figure(
             fig.add_scatter(x=agg["p"], y=agg["mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
                             showlegend=c == 1, line=dict(color=color),
                             error_y=dict(type="data", array=agg["std"].fillna(0.0), visible=True), row=1, col=c)
-        fig.update_xaxes(title_text="drop rate p", row=1, col=c)
+        # the p axis from the grid (0 included: the reference lines are the p = 0 conditions), never autoscaled
+        # from an empty panel; an accuracy on a percent axis ranged from the data
+        fig.update_xaxes(title_text="drop rate p", range=[-0.04 * p_max, 1.04 * p_max], row=1, col=c)
+        if is_accuracy(metric):
+            percent_axis(fig, shown_values, row=1, col=c)
     fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
     return _finish(fig, title, 460)
 
@@ -173,13 +232,23 @@ def paired_forest_figure(table: pd.DataFrame, *, facet: str | None = "setting", 
     """The tuned comparison at a glance (a ``snnlab.analysis.paired.compare_paired`` table): per
     condition its mean paired difference with the confidence interval, coloured by verdict, against
     zero and the shaded equivalence band ±margin; one panel per ``facet`` value. Duplicates (shown
-    once in the table) are left out."""
+    once in the table) are left out. The legend says what the verdict is based on (the Holm-adjusted
+    paired t-test, then TOST), so an interval that excludes 0 next to "inconclusive" reads right:
+    the interval is not corrected for the number of methods, the verdict is. Differences are in
+    ``unit`` (``scale`` = 100: an accuracy difference in percentage points, never "%")."""
     require_columns("table", table, ["label", "mean_diff", "ci_low", "ci_high", "verdict", "margin"]
                     + ([facet] if facet else []))
     rows = table[table["verdict"] != "duplicate"]
     facets = list(dict.fromkeys(rows[facet].tolist())) if facet else [None]
-    fig = make_subplots(rows=len(facets), cols=1, subplot_titles=[str(f) if f is not None else "" for f in facets],
-                        vertical_spacing=0.3 / max(len(facets), 1))
+    # heights in pixels: a panel per facet (a line per condition), a fixed gap for its title and ticks
+    panel_px = [60 + 28 * len(rows if f is None else rows[rows[facet] == f]) for f in facets]
+    gap_px, top_px, bottom_px = 70, 90, 150
+    plot_px = sum(panel_px) + gap_px * (len(facets) - 1)
+    fig = make_subplots(rows=len(facets), cols=1, shared_xaxes=True,
+                        subplot_titles=[wrap_title(str(f), 90) if f is not None else "" for f in facets],
+                        vertical_spacing=gap_px / plot_px if len(facets) > 1 else 0.0,
+                        row_heights=[h / sum(panel_px) for h in panel_px])
+    shrink_subplot_titles(fig)
     shown: set[str] = set()
     for r, fv in enumerate(facets, start=1):
         sub = rows if fv is None else rows[rows[facet] == fv]
@@ -198,8 +267,16 @@ def paired_forest_figure(table: pd.DataFrame, *, facet: str | None = "setting", 
             )
             shown.add(str(verdict))
         fig.update_yaxes(autorange="reversed", row=r, col=1)
-        fig.update_xaxes(title_text=f"difference in test accuracy ({unit}); band: ± equivalence margin", row=r, col=1)
-    return _finish(fig, title, 120 + sum(40 + 26 * len(rows if f is None else rows[rows[facet] == f]) for f in facets))
+        fig.update_xaxes(ticksuffix=f" {unit}" if unit else "", row=r, col=1)
+    level = ""
+    if "confidence" in rows.columns and len(rows) and rows["confidence"].nunique() == 1:
+        level = f"{float(rows['confidence'].iloc[0]) * 100:g}% "
+    fig.update_xaxes(title_text=f"difference in test accuracy ({unit}), {level}CI not corrected for multiplicity"
+                                f"<br>shaded: ± equivalence margin", title_font_size=13, row=len(facets), col=1)
+    fig = _finish(fig, title, top_px + bottom_px + plot_px)
+    # the legend under the x-axis title at a fixed distance in pixels, whatever the number of rows
+    fig.update_layout(legend=dict(y=-90 / plot_px, yanchor="top", title_text="verdict (Holm-adjusted paired t, then TOST):"))
+    return fig
 
 
 def top_ids_figure(ids: pd.DataFrame, *, title: str = "Top neuron IDs by outgoing weight norm") -> go.Figure:
@@ -294,8 +371,18 @@ def probability_map_figure(
     """
     if not isinstance(maps, Mapping) or not maps:
         raise ValueError("maps must be a non-empty mapping method -> (x, probabilities, x label)")
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.06, shared_yaxes=True)
-    for c, (method, entry) in enumerate(maps.items(), start=1):
+    cols = min(len(maps), 4)  # at most four panels side by side, so titles and x-axis titles stay readable
+    n_rows = -(-len(maps) // cols)
+    spacing = 0.06
+    width = panel_chars(cols, spacing)
+    titles = [wrap_title(str(m), width) for m in maps]
+    v_spacing = 0.22 / max(n_rows - 1, 1) if n_rows > 1 else 0.0
+    fig = make_subplots(rows=n_rows, cols=cols, subplot_titles=titles, horizontal_spacing=spacing,
+                        vertical_spacing=min(v_spacing, 0.22), shared_yaxes=True)
+    shrink_subplot_titles(fig)
+    for i, (method, entry) in enumerate(maps.items()):
+        r, c = divmod(i, cols)
+        r, c = r + 1, c + 1
         if not (isinstance(entry, tuple) and len(entry) == 3):
             raise ValueError(f"maps[{method!r}] must be (x values, drop probabilities, x label)")
         x = as_array(f"maps[{method!r}] x", entry[0], 1)
@@ -303,8 +390,11 @@ def probability_map_figure(
         if x.shape != y.shape:
             raise ValueError(f"maps[{method!r}]: x {x.shape} and probabilities {y.shape} must have one value per neuron")
         fig.add_scatter(x=x, y=y, mode="markers", name=method, marker=dict(color=method_color(method), size=5),
-                        showlegend=False, row=1, col=c)
-        fig.add_hline(y=p, line=dict(color="#999999", dash="dot"), row=1, col=c)
-        fig.update_xaxes(title_text=entry[2], row=1, col=c)
-    fig.update_yaxes(title_text="drop probability", rangemode="tozero", row=1, col=1)
-    return _finish(fig, title or f"Who gets dropped (nominal p = {p:g}, dotted)", 420)
+                        showlegend=False, row=r, col=c)
+        fig.add_hline(y=p, line=dict(color="#999999", dash="dot"), row=r, col=c)
+        fig.update_xaxes(title_text=wrap_title(str(entry[2]), width), title_font_size=SUBPLOT_TITLE_SIZE - 1,
+                         row=r, col=c)
+    for r in range(1, n_rows + 1):
+        fig.update_yaxes(title_text="drop probability", row=r, col=1)
+    fig.update_yaxes(rangemode="tozero")
+    return _finish(fig, title or f"Who gets dropped (nominal p = {p:g}, dotted)", 340 * n_rows + 120)

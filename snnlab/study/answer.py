@@ -136,6 +136,8 @@ def _pp(x: float, signed: bool = True) -> str:
 def answer_markdown(answer: Answer) -> str:
     """The answer as Markdown: the coverage, then per finished setting the base network and a table of
     methods (tuned p, difference in test accuracy with its 95% CI, verdict), then the computed conclusion."""
+    from snnlab.analysis.paired import verdict_table
+
     settings = list(dict.fromkeys(r["setting"] for r in answer.coverage))
     finished = answer.finished
     stored = sum(r["stored"] for r in answer.coverage)
@@ -152,15 +154,17 @@ def answer_markdown(answer: Answer) -> str:
                       f"network scores {_pp(base['test_acc'], False)}% on the test set "
                       f"(± {_pp(base['test_acc_std'], False)}), {_pp(base['gap_eval'], False)} pp below its "
                       f"training accuracy; equivalence margin ±{_pp(rows['margin'].iloc[0], False)} pp.", "",
-                  "| method | tuned p | Δ test accuracy (pp) | 95% CI (pp) | verdict |", "|---|---|---|---|---|"]
+                  f"| method | tuned p | Δ test accuracy (pp) | 95% CI (pp), uncorrected | verdict: Holm over "
+                  f"{int(rows['family_size'].iloc[0])} methods, then TOST | why |", "|---|---|---|---|---|---|"]
         label_of = dict(zip(rows["condition"], rows["label"]))
+        basis = dict(zip(rows["condition"], verdict_table(rows, by=["setting"])["basis"]))
         for r in rows.itertuples():
             if r.verdict == "duplicate":
                 lines.append(f"| {r.label} | {r.p:g} | = {label_of.get(r.duplicate_of, r.duplicate_of)} | | "
-                             "identical on every seed |")
+                             "identical on every seed | |")
             else:
                 lines.append(f"| {r.label} | {r.p:g} | {_pp(r.mean_diff)} | {_pp(r.ci_low)} to {_pp(r.ci_high)} | "
-                             f"{r.verdict} |")
+                             f"{r.verdict} | {basis[r.condition]} |")
     sentences = answer.sentences + paper_claim_sentences(answer)
     if sentences:
         lines += [""] + [f"- {s}" for s in sentences]
