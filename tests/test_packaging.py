@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Extras the conda environment leaves out on purpose: the benchmark peers (snnTorch, SpikingJelly)
 # are only compared against, and SpikingJelly pulls in torchaudio, tensorboard and matplotlib.
-NOT_IN_CONDA_ENV = ("bench",)
+NOT_IN_CONDA_ENV = ("bench", "browser")  # benchmark peers; the browser test's Playwright
 
 
 def test_environment_yml_matches_pyproject():

@@ -198,6 +198,7 @@ def _run_workers(args: tuple[Any, ...], workers: int, deadline: float | None, lo
         if i == 0:
             time.sleep(0.5)  # the first one claims its population before the others look
     failed: list[str] = []
+    reported: set[int] = set()
     finished = 0
     while finished < len(procs):
         timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
@@ -210,6 +211,7 @@ def _run_workers(args: tuple[Any, ...], workers: int, deadline: float | None, lo
                 break
             continue
         finished += 1
+        reported.add(outcome["pid"])
         failed.extend(outcome["failed"])
         log(f"  worker {outcome['pid']}: {outcome['trained']} trained, {len(outcome['failed'])} failed, "
             f"{outcome['seconds']:.0f} s" + (f" ({outcome['error']})" if outcome.get("error") else ""))
@@ -218,6 +220,9 @@ def _run_workers(args: tuple[Any, ...], workers: int, deadline: float | None, lo
             proc.terminate()  # its finished trials are stored; its claims are taken over by the next run
     for proc in procs:
         proc.join(timeout=10)
+        if proc.pid not in reported and proc.exitcode not in (0, None, -15):  # -15: stopped at the time limit
+            failed.append(f"worker process {proc.pid} ended with exit code {proc.exitcode} before reporting "
+                          "(its claims are taken over by the next run)")
     queue.close()
     queue.join_thread()
     return failed
