@@ -521,10 +521,7 @@ def _sentence(r: pd.Series, table: pd.DataFrame, by: list[str], *, metric_label:
     eq_ci = f"{_num(v['equivalence_ci_low'], decimals)} to {_num(v['equivalence_ci_high'], decimals)}"
     lead = f"{label} vs {base} on {metric_label}: "
     if verdict == "duplicate":
-        same = table["condition"] == r["duplicate_of"]
-        for b in by:
-            same &= table[b] == r[b]
-        orig = table.loc[same]
+        orig = _original(r, table, by)
         o = str(orig["label"].iloc[0]) if len(orig) else str(r["duplicate_of"])
         counted = len(orig) and orig["verdict"].iloc[0] != "not in family"
         return (f"{label} is identical to {o} on every {pair_noun} ({seeds}); it is reported once, under {o}"
@@ -559,6 +556,14 @@ def _sentence(r: pd.Series, table: pd.DataFrame, by: list[str], *, metric_label:
         why = (f"{ci} excludes no effect, but the paired t-test is not significant after Holm's correction "
                f"{holm_part} (adjusted p={_adj(float(r['p_value_holm']))})")
     return f"{lead}inconclusive: {why} ({p_t}; {seeds})."
+
+
+def _original(r: pd.Series, table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The row(s) of ``table`` that the duplicate row ``r`` repeats (same ``by`` values)."""
+    same = table["condition"] == r["duplicate_of"]
+    for b in by:
+        same &= table[b] == r[b]
+    return table.loc[same]
 
 
 def verdict_sentences(table: pd.DataFrame, *, metric_label: str = "test accuracy", unit: str = "pp",
@@ -598,10 +603,7 @@ def _basis(r: pd.Series, table: pd.DataFrame, by: list[str], *, u: str, unit_sca
     verdict, n = str(r["verdict"]), int(r["n"])
     alpha = float(r["alpha"])
     if verdict == "duplicate":
-        same = table["condition"] == r["duplicate_of"]
-        for b in by:
-            same &= table[b] == r[b]
-        orig = table.loc[same]
+        orig = _original(r, table, by)
         o = str(orig["label"].iloc[0]) if len(orig) else str(r["duplicate_of"])
         return f"identical to {o} on every {pair_noun}: reported once"
     if n < 2:
