@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from snnlab.study import TrialSpec
+from snnlab.study import comparison as cmp
 from snnlab.study.comparison import (ComparisonDesign, Setting, condition_specs, lr_specs, select_lr, select_p,
                                      size_label, trials_at_tuned_lr, tuned_trials)
 
@@ -192,3 +193,13 @@ def test_both_stages_end_to_end_for_every_network(tmp_path) -> None:
     assert len(tuned) == len(settings) * 3 * 2
     table = compare_paired(tuned, metric="test_acc", margin=0.01, group="label", by=("setting",))
     assert set(table["setting"]) == {s.label for s in settings} and (table["n"] == 2).all()
+
+
+def test_lr_edge_sentences_flag_a_rate_at_the_end_of_its_grid() -> None:
+    table = pd.DataFrame({"setting": ["a", "a", "a", "b", "b", "b"], "lr": [5e-4, 1e-3, 2e-3, 5e-4, 1e-3, 2e-3],
+                          "chosen": [False, False, True, False, True, False]})
+    assert cmp.lr_edge_sentences(table) == [
+        "a: the chosen learning rate 0.002 is the largest of the grid (0.0005, 0.001, 0.002); a larger one might "
+        "validate better, and every condition is compared at this one."]
+    low = table.assign(chosen=[True, False, False, False, True, False])
+    assert "is the smallest of the grid" in cmp.lr_edge_sentences(low)[0]

@@ -72,7 +72,8 @@ def study_answer(cfg: StudyConfig) -> Answer:
     chosen = selection.set_index(["setting", "label"])["p"]
     table["p"] = [chosen.get((s, c), float("nan")) for s, c in zip(table["setting"], table["condition"])]
     table["lr"] = [next(v for k, v in lrs.items() if k.label == s) for s in table["setting"]]
-    return Answer(cfg.profile, table, regime, coverage, cmp.comparison_conclusion(regime, table))
+    sentences = cmp.comparison_conclusion(regime, table) + cmp.lr_edge_sentences(cmp.lr_table(frame, lrs))
+    return Answer(cfg.profile, table, regime, coverage, sentences)
 
 
 PAPER_NETWORK = "delayed_snn"  # the paper's own network: SRM neurons, delayed synapses, first-spike input

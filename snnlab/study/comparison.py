@@ -285,6 +285,24 @@ def lr_table(frame: pd.DataFrame, lrs: Mapping[Setting, float]) -> pd.DataFrame:
     return out.rename(columns={"mean": "val_acc", "std": "val_acc_std", "count": "seeds"})
 
 
+def lr_edge_sentences(table: pd.DataFrame) -> list[str]:
+    """From ``lr_table``: one sentence per setting whose chosen learning rate is the smallest or the
+    largest of its grid (the best rate may lie beyond it, and every condition is tuned at it)."""
+    out = []
+    for setting, g in table.groupby("setting", sort=False):
+        chosen = g.loc[g["chosen"], "lr"]
+        if chosen.empty or len(g) < 2:
+            continue
+        lr, grid = float(chosen.iloc[0]), sorted(float(v) for v in g["lr"])
+        edge = "largest" if lr == grid[-1] else "smallest" if lr == grid[0] else None
+        if edge:
+            beyond = "larger" if edge == "largest" else "smaller"
+            out.append(f"{setting}: the chosen learning rate {lr:g} is the {edge} of the grid "
+                       f"({', '.join(f'{v:g}' for v in grid)}); a {beyond} one might validate better, and every "
+                       "condition is compared at this one.")
+    return out
+
+
 REGIME_METRICS = ("train_acc_eval", "val_acc", "test_acc", "gap_eval")
 
 
