@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from snnlab.study import ResultsStore, TrialSpec, grid, run_trials
-from snnlab.study.executors import check_ray_options, ray_session, run_ray
+from snnlab.study.executors import check_ray_options, ray_session, run_populations, run_ray
 
 
 @pytest.mark.ray
@@ -131,3 +131,26 @@ def test_a_failing_ray_connection_raises_its_own_error(monkeypatch) -> None:
     with pytest.raises(ConnectionError, match="could not connect to 10.9.8.7:6379"):
         with ray_session(address="10.9.8.7:6379", timeout=5):
             pass
+
+
+def test_run_populations_asks_take_right_before_each_group() -> None:
+    """take trims a group to what this run claimed (or skips it); only what it returns is trained."""
+    specs = grid(TrialSpec(method="standard", p=0.2, epochs=1), seed=[0, 1, 2, 3])
+    groups = [specs[:2], specs[2:]]
+    trained: list[list[int]] = []
+    results: list[int] = []
+
+    def fn(group: list[TrialSpec], **_: Any) -> list[Any]:
+        trained.append([s.seed for s in group])
+        rows = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.5, "seconds": 0.0}]
+        from snnlab.study.store import TrialResult
+
+        return [TrialResult(spec=s, history=pd.DataFrame(rows), final=dict(rows[0]), seconds=0.0, device="cpu")
+                for s in group]
+
+    def take(group: list[TrialSpec]) -> list[TrialSpec]:
+        return [] if group[0].seed == 0 else group[1:]
+
+    run_populations(groups, fn, data_root=None, progress=False, on_result=lambda r: results.append(r.spec.seed),
+                    on_error=lambda spec, error: pytest.fail(str(error)), take=take)
+    assert trained == [[3]] and results == [3]

@@ -44,9 +44,10 @@ def run_local(
     progress: bool,
     on_result: OnResult,
     on_error: OnError,
+    desc: str = "trials",
 ) -> None:
-    """Run ``todo`` one by one in this process."""
-    with tqdm(total=len(todo), desc="trials", unit="trial", disable=not progress) as bar:
+    """Run ``todo`` one by one in this process (``desc``: the progress bar's label)."""
+    with tqdm(total=len(todo), desc=desc, unit="trial", disable=not progress) as bar:
         for spec in todo:
             bar.set_postfix_str(spec.label())
             try:
@@ -69,11 +70,22 @@ def run_populations(
     progress: bool,
     on_result: OnResult,
     on_error: OnError,
+    take: Callable[[list[TrialSpec]], list[TrialSpec]] | None = None,
+    desc: str = "trials (populations)",
 ) -> None:
-    """Train each group of ``groups`` as one population in this process (``fn``: ``train_population``)."""
+    """Train each group of ``groups`` as one population in this process (``fn``: ``train_population``).
+
+    ``take`` (the runner's claims and start deadline) is asked right before a group trains and returns
+    the members to train now (empty: skip the group); ``desc`` labels the one progress bar of the run."""
     total = sum(len(g) for g in groups)
-    with tqdm(total=total, desc="trials (populations)", unit="trial", disable=not progress) as bar:
+    with tqdm(total=total, desc=desc, unit="trial", disable=not progress) as bar:
         for group in groups:
+            if take is not None:
+                skipped = len(group)
+                group = take(list(group))
+                bar.update(skipped - len(group))
+                if not group:
+                    continue
             bar.set_postfix_str(f"{len(group)} x {group[0].label()}")
             try:
                 results = fn(list(group), data_root=data_root, progress=False)

@@ -390,6 +390,7 @@ def run_trials(
     done = store.keys()
     todo = [s for s in specs if s.key not in done]
     report = RunReport(specs=specs, store=store, reused=len(specs) - len(todo))
+    stored = f" ({report.reused} of {len(specs)} already stored)" if report.reused else ""
     claims = _Claims(store)
 
     def not_claimed(spec: TrialSpec) -> None:
@@ -455,13 +456,14 @@ def run_trials(
                 size = population_size(todo[0], max_population=max_population, data_root=data_root)
                 groups = [list(g) for g in group_specs(todo, size)]
                 if executor == "population":
-                    for group in groups:  # claimed group by group, right before it trains
+                    def take(group: list[TrialSpec]) -> list[TrialSpec]:  # right before the group trains
                         if late():
                             report.not_started.extend(s for s in group if not store.has(s))
-                            continue
-                        for mine in claimed([group]):
-                            run_populations([mine], train_population, data_root=data_root, progress=progress,
-                                            on_result=on_result, on_error=on_error)
+                            return []
+                        return [s for unit in claimed([group]) for s in unit]
+
+                    run_populations(groups, train_population, data_root=data_root, progress=progress,
+                                    on_result=on_result, on_error=on_error, take=take, desc=f"trials{stored}")
                 else:
                     run_ray(claimed(groups), train_population, address=address, num_cpus=num_cpus,
                             data_root=data_root, progress=progress, on_result=on_result, on_error=on_error,
@@ -469,7 +471,7 @@ def run_trials(
             elif todo:
                 if executor == "local":
                     run_local(todo, claimed_fn, data_root=data_root, progress=progress, on_result=on_result,
-                              on_error=on_error)
+                              on_error=on_error, desc=f"trials{stored}")
                 else:
                     mine = [spec for unit in claimed([[s] for s in todo]) for spec in unit]
                     run_ray(mine, fn, address=address, num_cpus=num_cpus, data_root=data_root, progress=progress,
