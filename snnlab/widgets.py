@@ -183,7 +183,7 @@ class NeuronExplorer:
     """Sliders for threshold, decay (beta), input amplitude and drop rate, plus a method dropdown.
 
     The live figure has the membrane trace of neuron 0 (with threshold and its spikes) above a raster of
-    the population after dropout: kept spikes in the method colour, removed spikes as red crosses, non-zero
+    the population after dropout: kept spikes in the method colour, removed spikes as magenta crosses, non-zero
     outputs without a spike (alpha variants) as grey dots.
     """
 

@@ -81,3 +81,13 @@ def test_raster_titles_fit_side_by_side_panels() -> None:
                                                                  "membrane_drop")})
     longest_line = max(len(line) for a in fig.layout.annotations for line in a.text.split("<br>"))
     assert longest_line <= 20 and all(a.font.size <= 13 for a in fig.layout.annotations)
+
+
+def test_removed_spikes_have_a_colour_no_method_has() -> None:
+    from snnlab.dropout import available, method_info
+    from snnlab.plots.dropout import CREATED_COLOR, REMOVED_COLOR
+
+    colours = {method_info(k).color.lower() for k in available() if k != "none"}
+    from snnlab.plots.neurons import SPIKE_COLOR
+
+    assert REMOVED_COLOR.lower() not in colours | {CREATED_COLOR.lower(), SPIKE_COLOR.lower()}

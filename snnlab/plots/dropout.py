@@ -27,7 +27,7 @@ STAT_LABELS: dict[str, str] = {
     "out_max": "largest output value",
 }
 FRACTION_STATS = frozenset({"dropped_fraction", "spikes_removed", "silent_fraction"})
-REMOVED_COLOR = "#d62728"
+REMOVED_COLOR = "#ff00ff"  # magenta: no dropout method (standard is red) nor a spike (near-black) has it
 CREATED_COLOR = "#7f7f7f"
 
 
@@ -136,7 +136,7 @@ def mask_raster_figure(
     """Rasters side by side, one panel per method, of one sample's ``[T, N]`` spikes after dropout.
 
     Kept spikes (output > 0) in the method's colour, removed spikes (output zeroed, or turned
-    into a negative value by the alpha variants) as red crosses, and non-zero outputs where there
+    into a negative value by the alpha variants) as magenta crosses, and non-zero outputs where there
     was no spike (alpha variants) as grey dots.
     """
     spk = as_array("spikes", spikes, 2) != 0
