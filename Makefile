@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.snnlab-installed
 # browser test drives the system's chromium, never a downloaded build).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,cluster,browser]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,cluster,browser,nir]'
 	$(PY) -m ipykernel install --sys-prefix --name snnlab --display-name "Python (snnlab)" >/dev/null
 	@touch $(STAMP)
 
