@@ -22,6 +22,7 @@ from snnlab.plots.dropout import (
 )
 
 from snnlab.plots.mask_averaging import equivalent_p_figure, noise_vs_T_figure, training_vs_p_figure
+from snnlab.plots.uncertainty import pareto_figure, reliability_figure
 from snnlab.plots.results import (
     bars_figure,
     curves_figure,
@@ -39,6 +40,8 @@ __all__ = [
     "equivalent_p_figure",
     "noise_vs_T_figure",
     "training_vs_p_figure",
+    "pareto_figure",
+    "reliability_figure",
     "TEMPLATE",
     "method_color",
     "method_colors",
