@@ -59,8 +59,7 @@ def study_answer(cfg: StudyConfig) -> Answer:
     finished = finished_settings(coverage)
     if not finished:
         return Answer(cfg.profile, pd.DataFrame(), pd.DataFrame(), coverage, [])
-    designs = [d for d in select_settings(cfg.comparison_designs(), finished)]
-    designs = [_exactly(d, finished) for d in designs]
+    designs = [_exactly(d, finished) for d in select_settings(cfg.comparison_designs(), finished)]
     frame = store.frame()
     lrs = {k: v for d in designs for k, v in cmp.select_lr(frame, d, cfg.network_spec).items()}
     selection = pd.concat([cmp.select_p(frame, d, lrs) for d in designs], ignore_index=True)
