@@ -116,3 +116,31 @@ def test_pareto_front_keeps_the_non_dominated_rows() -> None:
         en.pareto_front(frame, x="energy")
     with pytest.raises(TypeError, match="frame"):
         en.pareto_front(frame.to_dict())
+
+
+def test_energy_table_and_sentences_follow_the_numbers() -> None:
+    frame = pd.DataFrame({"label": ["none", "standard", "temporal", "none", "standard", "temporal"],
+                          "seed": [0, 0, 0, 1, 1, 1], "synops": [100.0, 120.0, 70.0, 110.0, 100.0, 90.0],
+                          "test_acc": [0.90, 0.95, 0.85, 0.92, 0.93, 0.87]})
+    table = en.energy_table(frame)
+    assert list(table["label"]) == ["none", "standard", "temporal"] and list(table["seeds"]) == [2, 2, 2]
+    assert table["synops"].tolist() == [105.0, 110.0, 80.0]
+    assert table["on_front"].tolist() == [True, True, True]
+    text = en.energy_sentences(table, layer_macs=200, total_macs=1000)
+    assert text[0].startswith("Synaptic operations per inference range from 80 (temporal) to 110 (standard): "
+                              "0.40x to 0.55x the 200 multiply-accumulates")
+    assert "its total of 1e+03 includes the input layer's 800" in text[0]
+    assert text[1] == ("The Pareto front (fewest operations for the accuracy, means over seeds): temporal (80 SOPs, 86.0%), "
+                       "none (105 SOPs, 91.0%), standard (110 SOPs, 94.0%).")
+    assert text[2] == "The base SNN (none) is on the front."
+    assert text[3] == "Against the base SNN: standard +5% operations, +3.0 pp accuracy; temporal -24% operations, -5.0 pp accuracy."
+    dominated = en.energy_table(frame.assign(test_acc=[0.80, 0.95, 0.85, 0.80, 0.93, 0.87]))
+    assert dominated["on_front"].tolist() == [False, True, True]
+    assert en.energy_sentences(dominated, layer_macs=200)[2] == ("The base SNN (none) is not on the front: temporal uses "
+                                                                 "no more operations at no lower accuracy.")
+    with pytest.raises(ValueError, match="layer_macs"):
+        en.energy_sentences(table, layer_macs=0)
+    with pytest.raises(ValueError, match="lacks"):
+        en.energy_table(frame.drop(columns="synops"))
+    with pytest.raises(TypeError, match="label"):
+        en.energy_table(frame, label=3)

@@ -176,3 +176,155 @@ def test_time_step_samples_on_a_cnn_and_refusals() -> None:
         un.time_step_samples(_mlp("standard", 0.2, readout="rate"), torch.rand(2, 12))
     with pytest.raises(ValueError, match="burn_in"):
         un.time_step_samples(_mlp("standard", 0.2), torch.rand(2, 12), burn_in=6)
+
+
+# ---------------------------------------------------------------------------------------------- notebook 06 helpers
+def test_deterministic_predict_is_the_eval_pass_and_sample_variants_cover_the_variants() -> None:
+    model = _mlp("standard", 0.4)
+    x = torch.rand(9, 12)
+    single = un.deterministic_predict(model, x, batch_size=4)
+    assert single.shape == (1, 9, 3) and model.training is True
+    model.eval()
+    torch.testing.assert_close(single[0], torch.softmax(model(x), -1))
+    runs = un.sample_variants(model, x, passes=5, seed=2)
+    assert list(runs) == ["single", "mc", "time_steps"] == list(un.VARIANTS)
+    assert runs["mc"][0].shape == (5, 9, 3) and runs["time_steps"][0].shape == (6, 9, 3)
+    assert torch.equal(runs["mc"][0], un.mc_predict(model, x, passes=5, seed=2))
+    assert all(seconds >= 0 for _, seconds in runs.values())
+    assert list(un.sample_variants(_mlp("none", 0.0), x, passes=5)) == ["single", "time_steps"]  # MC would repeat one pass
+    with pytest.raises(ValueError, match="passes"):
+        un.sample_variants(model, x, passes=0)
+
+
+def test_shifted_sets() -> None:
+    x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3) / 17
+    r = un.rotated(x)
+    assert np.array_equal(r.numpy(), np.rot90(x.numpy(), 1, axes=(-2, -1)))
+    assert torch.equal(un.rotated(un.rotated(x, 2), 2), x)
+    n = un.noised(x, 0.3, seed=1)
+    assert n.shape == x.shape and n.min() >= 0 and n.max() <= 1 and not torch.equal(n, x)
+    assert torch.equal(n, un.noised(x, 0.3, seed=1))
+    with pytest.raises(ValueError, match="quarter_turns"):
+        un.rotated(x, 4)
+    with pytest.raises(ValueError, match="square"):
+        un.rotated(torch.rand(1, 1, 2, 3))
+    with pytest.raises(ValueError, match="sigma"):
+        un.noised(x, 0.0)
+    with pytest.raises(ValueError, match="x must"):
+        un.noised(torch.rand(3, 4), 0.1)
+    with pytest.raises(TypeError, match="x must"):
+        un.rotated(x.numpy())
+
+
+def test_prediction_metrics_and_entropy_auroc() -> None:
+    samples = np.stack([PROBS, PROBS[[0, 2, 1, 3, 4]]])
+    mean = samples.mean(0)
+    m = un.prediction_metrics(samples, LABELS)
+    assert m["accuracy"] == pytest.approx((mean.argmax(1) == LABELS).mean())
+    assert m["nll"] == pytest.approx(log_loss(LABELS, mean, labels=[0, 1, 2]))
+    assert m["ece"] == pytest.approx(un.expected_calibration_error(mean, LABELS))
+    assert m["entropy"] == pytest.approx(un.predictive_entropy(mean).mean())
+    assert m["mutual_info"] > 0 and un.prediction_metrics(PROBS[None], LABELS)["mutual_info"] == pytest.approx(0)
+    sharp = np.tile([[0.98, 0.01, 0.01]], (4, 1))[None]
+    flat = np.full((1, 3, 3), 1 / 3)
+    assert un.entropy_auroc(sharp, flat) == 1.0 and un.entropy_auroc(flat, sharp) == 0.0
+    with pytest.raises(ValueError, match="samples"):
+        un.prediction_metrics(PROBS, LABELS)
+
+
+def _frame() -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        for label, variant, nll, ece, secs in (("none", "single", 0.30, 0.05, 1.0), ("none", "time_steps", 0.35, 0.06, 1.0),
+                                               ("standard", "single", 0.40, 0.08, 1.0), ("standard", "mc", 0.32, 0.03, 8.0),
+                                               ("standard", "time_steps", 0.45, 0.09, 1.0),
+                                               ("temporal", "single", 0.38, 0.07, 1.0), ("temporal", "mc", 0.39, 0.02, 8.0),
+                                               ("temporal", "time_steps", 0.37, 0.10, 1.0)):
+            rows.append({"label": label, "seed": seed, "variant": variant, "per_step_masks": label == "standard",
+                         "samples": 8 if variant == "mc" else 4 if variant == "time_steps" else 1,
+                         "passes": 8 if variant == "mc" else 1, "seconds": secs, "accuracy": 0.9 + shift,
+                         "nll": nll + shift, "ece": ece + shift, "brier": 0.1, "entropy": 0.2, "mutual_info": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_uncertainty_table_averages_seeds_and_sentences_follow_the_numbers() -> None:
+    table = un.uncertainty_table(_frame())
+    assert len(table) == 8 and set(table["seeds"]) == {2}
+    assert list(table["label"].iloc[:2]) == ["none", "none"]  # order of first appearance
+    row = table[(table["label"] == "standard") & (table["variant"] == "mc")].iloc[0]
+    assert row["nll"] == pytest.approx(0.33) and row["nll_std"] == pytest.approx(np.std([0.32, 0.34], ddof=1))
+    text = un.uncertainty_sentences(table, n_test=100)
+    assert text[0].startswith("Best calibrated: temporal (MC passes), ECE 3.0%")
+    assert "least calibrated: temporal (time steps of one pass), ECE 11.0%" in text[0]
+    assert "none, single pass): accuracy 91.0%, NLL 0.310, ECE 6.0%" in text[1]
+    mc = next(s for s in text if s.startswith("Averaging 8 MC passes"))
+    assert "NLL below the single pass for 1 of 2 dropout methods (standard)" in mc
+    assert "ECE for 2 of 2 dropout methods (standard, temporal)" in mc and "8.0x" in mc
+    steps = next(s for s in text if s.startswith("Reading the 4 time steps"))
+    assert "NLL below the single pass for 1 of 2 dropout methods (temporal)" in steps
+    assert "ECE for none of the 2 dropout methods" in steps
+    assert any(s.startswith("The masks of temporal are held") for s in text)
+    assert "2 seed(s) on 100 test inputs" in text[-1]
+    with pytest.raises(ValueError, match="variant"):
+        un.uncertainty_table(_frame().assign(variant="ensemble"))
+    with pytest.raises(ValueError, match="lacks"):
+        un.uncertainty_table(_frame().drop(columns="ece"))
+
+
+def test_ood_sentences_and_conclusion() -> None:
+    import pandas as pd
+
+    ood = pd.DataFrame({"shift": ["rotated"] * 5, "label": ["none", "standard", "standard", "temporal", "temporal"],
+                        "variant": ["single", "single", "mc", "single", "mc"], "auroc": [0.7, 0.6, 0.8, 0.52, 0.51]})
+    (line,) = un.ood_sentences(ood)
+    assert "best with standard (MC passes), AUROC 0.800" in line and "base SNN's single pass: 0.700" in line
+    assert "for 1 of 2 methods (standard)" in line and "within 0.05 of chance: 2 of 5 rows" in line
+    energy = pd.DataFrame({"label": ["none", "standard"], "synops": [100.0, 80.0], "test_acc": [0.9, 0.92]})
+    lines = un.conclusion_sentences(un.uncertainty_table(_frame()), ood, energy, layer_macs=200)
+    assert lines[0].startswith("Calibration: best calibrated: temporal")
+    assert lines[1].startswith("MC dropout: averaging 8 MC passes")
+    assert lines[2] == "Out of distribution (rotated): best AUROC 0.800, standard (MC passes)."
+    assert "front is standard (80 SOPs, 92.0%)" in lines[3] and "0.40x to 0.50x" in lines[3]
+    with pytest.raises(ValueError, match="auroc"):
+        un.ood_sentences(ood.drop(columns="auroc"))
+    flipped = ood.assign(auroc=[0.2, 0.3, 0.1, 0.52, 0.4])
+    first, second = un.ood_sentences(flipped)
+    assert "best with temporal (single pass (dropout off)), AUROC 0.520" in first
+    assert second == ("rotated: 4 of 5 rows below 0.45: the shifted inputs get lower predictive entropy than the test "
+                      "inputs (predicted more confidently), so entropy does not flag this shift.")
+    assert len(un.ood_sentences(flipped.assign(auroc=0.1))) == 2
+    assert "every row below 0.45" in un.ood_sentences(flipped.assign(auroc=0.1))[1]
+    again = un.conclusion_sentences(un.uncertainty_table(_frame()), flipped, energy, layer_macs=200)
+    assert again[2].startswith("Out of distribution (rotated): best AUROC 0.520, temporal (single pass (dropout off)); "
+                               "4 of 5 rows below 0.45")
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    import gzip
+    import struct
+
+    header = struct.pack(">I", (0x08 << 8) | array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def test_shifted_sets_by_profile_and_data(tmp_path) -> None:
+    x = torch.rand(6, 1, 28, 28)
+    quick, note = un.shifted_sets(x, dataset="digits", profile="quick", seed=1)
+    assert note is None and list(quick) == ["rotated 90°", "noised (sigma 0.5)"]
+    assert torch.equal(quick["rotated 90°"], un.rotated(x)) and torch.equal(quick["noised (sigma 0.5)"], un.noised(x, 0.5, seed=1))
+    sets, note = un.shifted_sets(x, dataset="mnist", profile="paper", data_root=tmp_path, sigma=0.3)
+    assert list(sets) == ["noised (sigma 0.3)"] and "Fashion-MNIST is not under" in note and str(tmp_path) in note
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("t10k", 10)):
+        _write_idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    sets, note = un.shifted_sets(x, dataset="mnist", profile="paper", data_root=tmp_path)
+    assert note is None and list(sets) == ["Fashion-MNIST"] and sets["Fashion-MNIST"].shape == (6, 1, 28, 28)
+    assert 0 <= float(sets["Fashion-MNIST"].min()) and float(sets["Fashion-MNIST"].max()) <= 1
+    with pytest.raises(TypeError, match="profile"):
+        un.shifted_sets(x, dataset="digits", profile=None)

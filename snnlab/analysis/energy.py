@@ -183,4 +183,65 @@ def pareto_front(frame: pd.DataFrame, x: str = "synops", y: str = "test_acc") ->
     return frame.iloc[keep]
 
 
-__all__ = ["ann_macs", "pareto_front", "synaptic_operations"]
+
+def energy_table(frame: pd.DataFrame, *, label: str = "label", x: str = "synops", y: str = "test_acc") -> pd.DataFrame:
+    """One row per condition ``label`` (in order of first appearance): ``x`` and ``y`` averaged over its
+    rows (the seeds), with ``seeds`` (how many rows) and ``on_front`` (whether the condition's means lie
+    on the ``pareto_front``)."""
+    for name, value in (("label", label), ("x", x), ("y", y)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a column name (string), got {value!r}")
+    check_frame("frame", frame, [label, x, y])
+    grouped = frame.groupby(label, sort=False)
+    out = grouped[[x, y]].mean().join(grouped.size().rename("seeds")).reset_index()
+    front = pareto_front(out, x=x, y=y)
+    out["on_front"] = out.index.isin(front.index)
+    return out
+
+
+def energy_sentences(table: pd.DataFrame, *, layer_macs: float, total_macs: float | None = None,
+                     baseline: str = "none") -> list[str]:
+    """Sentences computed from ``energy_table`` (``label``, ``synops``, ``test_acc``, ``on_front``): the range
+    of synaptic operations against the equivalent ANN's ``layer_macs`` (its multiply-accumulates in the
+    layers the SOPs are counted in; ``total_macs`` with the input layer, which a directly encoded SNN
+    computes densely too), the Pareto front, whether the base SNN is on it (or who dominates it) and
+    each method's change of operations and accuracy against the base SNN."""
+    check_frame("table", table, ["label", "synops", "test_acc", "on_front"])
+    for name, value in (("layer_macs", layer_macs), ("total_macs", total_macs)):
+        if value is None and name == "total_macs":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number of multiply-accumulates, got {value!r}")
+    lo = table.loc[table["synops"].idxmin()]
+    hi = table.loc[table["synops"].idxmax()]
+    line = (f"Synaptic operations per inference range from {lo['synops']:.3g} ({lo['label']}) to {hi['synops']:.3g} "
+            f"({hi['label']}): {lo['synops'] / layer_macs:.2f}x to {hi['synops'] / layer_macs:.2f}x the "
+            f"{layer_macs:.3g} multiply-accumulates the equivalent ANN performs in the same layers")
+    if total_macs is not None:
+        line += (f" (its total of {total_macs:.3g} includes the input layer's {total_macs - layer_macs:.3g}, a dense "
+                 f"product the directly encoded SNN performs as well and which is not counted here)")
+    out = [line + ". An operation count is a proxy for energy: an accumulate costs less than a multiply-accumulate."]
+    front = table[table["on_front"].astype(bool)].sort_values("synops")
+    out.append("The Pareto front (fewest operations for the accuracy, means over seeds): " + ", ".join(
+        f"{r['label']} ({r['synops']:.3g} SOPs, {100 * r['test_acc']:.1f}%)" for _, r in front.iterrows()) + ".")
+    base = table[table["label"] == baseline]
+    if not base.empty:
+        b = base.iloc[0]
+        if bool(b["on_front"]):
+            out.append(f"The base SNN ({baseline}) is on the front.")
+        else:
+            dom = table[(table["synops"] <= b["synops"]) & (table["test_acc"] >= b["test_acc"])
+                        & ((table["synops"] < b["synops"]) | (table["test_acc"] > b["test_acc"]))]
+            verb = "uses" if len(dom) == 1 else "use"
+            out.append(f"The base SNN ({baseline}) is not on the front: {', '.join(dom['label'])} {verb} no more "
+                       f"operations at no lower accuracy.")
+        others = table[table["label"] != baseline]
+        if not others.empty and b["synops"] > 0:
+            change = (others["synops"] / b["synops"] - 1.0) * 100
+            acc = (others["test_acc"] - b["test_acc"]) * 100
+            out.append("Against the base SNN: " + "; ".join(
+                f"{lb} {c:+.0f}% operations, {a:+.1f} pp accuracy" for lb, c, a in zip(others["label"], change, acc)) + ".")
+    return out
+
+
+__all__ = ["ann_macs", "energy_sentences", "energy_table", "pareto_front", "synaptic_operations"]

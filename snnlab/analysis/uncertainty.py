@@ -10,6 +10,8 @@ the readout's recorded membrane). Their predictive distribution is the mean over
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from snnlab.dropout import mc_mode
 from snnlab.models.base import SpikingModel
-from snnlab.validation import check_int, check_seed
+from snnlab.validation import check_frame, check_int, check_seed
 
 PROB_TOL = 1e-4  # how far a row of probabilities may sum from 1 (float32 softmax rounding)
 ECE_BINS = 15
@@ -264,6 +266,285 @@ def time_step_samples(model: SpikingModel, x: Tensor, *, seed: int = 0, batch_si
     return torch.cat(out, dim=1)
 
 
-__all__ = ["ECE_BINS", "auroc", "brier_score", "check_labels", "check_probs", "expected_calibration_error", "mc_predict",
-           "mutual_information", "negative_log_likelihood", "per_step_masks", "predictive_entropy", "reliability_bins",
-           "time_step_samples"]
+
+# ---------------------------------------------------------------------------------------------- inputs and single passes
+@torch.no_grad()
+def deterministic_predict(model: SpikingModel, x: Tensor, *, batch_size: int = 256) -> Tensor:
+    """Class probabilities ``[1, N, C]`` (float32, CPU) of one ordinary eval-mode pass (dropout off): the
+    prediction MC dropout is compared with, shaped as one sample so every metric treats it alike."""
+    model = _single_network(model)
+    chunks = _batches(x, batch_size)
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        out = torch.cat([torch.softmax(model(c.to(device)).float(), -1).cpu() for c in chunks])
+    finally:
+        model.train(was_training)
+    return out.unsqueeze(0)
+
+
+def _image_batch(x: Any) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of images [N, C, H, W], got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[0] == 0 or not x.is_floating_point():
+        raise ValueError(f"x must be a non-empty float batch of images [N, C, H, W], got shape {tuple(x.shape)} "
+                         f"and dtype {x.dtype}")
+    return x
+
+
+def rotated(x: Tensor, quarter_turns: int = 1) -> Tensor:
+    """The images of ``x[N, C, H, W]`` rotated by ``quarter_turns`` x 90 degrees counter-clockwise
+    (``np.rot90`` on every image): a shifted set with the same pixel statistics. Square images only."""
+    x = _image_batch(x)
+    quarter_turns = check_int("quarter_turns", quarter_turns, minimum=1)
+    if quarter_turns % 4 == 0:
+        raise ValueError(f"quarter_turns={quarter_turns} is a full turn (the images unchanged); allowed: not a multiple of 4")
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"rotated needs square images, got H x W = {x.shape[-2]} x {x.shape[-1]}")
+    return torch.rot90(x, quarter_turns, dims=(-2, -1)).contiguous()
+
+
+def noised(x: Tensor, sigma: float = 0.5, *, seed: int = 0) -> Tensor:
+    """``x[N, C, H, W]`` (values in [0, 1]) plus seeded Gaussian noise of standard deviation ``sigma``,
+    clipped back to [0, 1]: a shifted set the same shape as the test set."""
+    x = _image_batch(x)
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive, finite noise standard deviation, got {sigma!r}")
+    seed = check_seed("seed", seed)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x.shape, generator=gen, dtype=torch.float32).to(x.device, x.dtype)
+    return (x + float(sigma) * noise).clamp_(0.0, 1.0)
+
+
+
+def sample_variants(model: SpikingModel, x: Tensor, *, passes: int, seed: int = 0,
+                    batch_size: int = 256) -> dict[str, tuple[Tensor, float]]:
+    """Predictive samples of ``model`` on ``x`` by each variant, with the seconds each took (wall clock):
+    ``"single"`` (``deterministic_predict``), ``"mc"`` (``mc_predict`` with ``passes``; left out when no
+    dropout slot of the model drops anything, since every pass would be the same) and ``"time_steps"``
+    (``time_step_samples``). The variants of ``VARIANTS``, as notebook 06 compares them."""
+    model = _single_network(model)
+    passes = check_int("passes", passes, minimum=1)
+    runs: dict[str, Any] = {"single": lambda: deterministic_predict(model, x, batch_size=batch_size)}
+    if any(d.p > 0.0 for d in model.dropouts):
+        runs["mc"] = lambda: mc_predict(model, x, passes=passes, seed=seed, batch_size=batch_size)
+    runs["time_steps"] = lambda: time_step_samples(model, x, seed=seed, batch_size=batch_size)
+    out = {}
+    for name, run in runs.items():
+        start = time.perf_counter()
+        samples = run()
+        out[name] = (samples, time.perf_counter() - start)
+    return out
+
+
+def shifted_sets(x: Tensor, *, dataset: str, profile: str, data_root: Any = None, seed: int = 0,
+                 sigma: float = 0.5) -> tuple[dict[str, Tensor], str | None]:
+    """The out-of-distribution sets notebook 06 compares the test inputs ``x[N, C, H, W]`` with, by name,
+    and a note (None when there is nothing to say). ``paper`` on MNIST: Fashion-MNIST's test images
+    (``N`` of them, seeded) when its files are under ``data_root``, else ``x`` noised (``noised``, with
+    a note saying so). Every other case: ``x`` rotated by 90 degrees and ``x`` noised."""
+    from snnlab.data import load_dataset
+    from snnlab.study.profiles import dataset_present
+
+    x = _image_batch(x)
+    for name, value in (("dataset", dataset), ("profile", profile)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {type(value).__name__} ({value!r})")
+    noisy = f"noised (sigma {sigma:g})"
+    if profile == "paper" and dataset == "mnist":
+        if dataset_present("fashion-mnist", data_root):
+            fashion = load_dataset("fashion-mnist", "test", root=data_root, subset=x.shape[0], device=x.device, seed=seed,
+                                   download=False, progress=False)
+            return {"Fashion-MNIST": fashion.x}, None
+        return ({noisy: noised(x, sigma, seed=seed)},
+                f"Fashion-MNIST is not under the data root {data_root}: the shifted set is noised MNIST instead")
+    return {"rotated 90°": rotated(x), noisy: noised(x, sigma, seed=seed)}, None
+
+# ---------------------------------------------------------------------------------------------- tables and sentences
+VARIANTS = {"single": "single pass (dropout off)", "mc": "MC passes", "time_steps": "time steps of one pass"}
+METRICS = ("accuracy", "nll", "ece", "brier", "entropy", "mutual_info")
+
+
+def prediction_metrics(samples: Any, labels: Any, *, n_bins: int = ECE_BINS) -> dict[str, float]:
+    """The metrics of the predictive mean of ``samples[S, N, C]`` against ``labels[N]``: accuracy, NLL
+    (nats), ECE (``n_bins`` bins), Brier score, mean predictive entropy and mean mutual information
+    (0 for a single sample). One row of ``uncertainty_table``."""
+    s = check_probs(samples, name="samples", ndim=3)
+    mean = s.mean(0)
+    y = check_labels(labels, mean.shape[0], mean.shape[1])
+    return {"accuracy": float((mean.argmax(1) == y).mean()), "nll": negative_log_likelihood(mean, y),
+            "ece": expected_calibration_error(mean, y, n_bins), "brier": brier_score(mean, y),
+            "entropy": float(predictive_entropy(mean).mean()), "mutual_info": float(mutual_information(s).mean())}
+
+
+def entropy_auroc(samples_in: Any, samples_out: Any) -> float:
+    """AUROC of telling ``samples_out[S, M, C]`` (shifted inputs) from ``samples_in[S, N, C]`` by the
+    predictive entropy of their predictive means (0.5: chance, 1: every shifted input more uncertain)."""
+    a = check_probs(samples_in, name="samples_in", ndim=3)
+    b = check_probs(samples_out, name="samples_out", ndim=3)
+    return auroc(predictive_entropy(a.mean(0)), predictive_entropy(b.mean(0)))
+
+
+def mean_over_seeds(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """``values`` averaged over the rows of each ``by`` group (the seeds), groups in order of first
+    appearance, with ``seeds`` (the rows averaged) and for each value its standard deviation
+    ``<value>_std`` (NaN with one seed)."""
+    by, values = list(by), list(values)
+    check_frame("frame", frame, by + values)
+    grouped = frame.groupby(by, sort=False)
+    means = grouped[values].mean()
+    stds = grouped[values].std(ddof=1).add_suffix("_std")
+    out = means.join(stds).join(grouped.size().rename("seeds")).reset_index()
+    return out
+
+
+def uncertainty_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (label, variant): the ``prediction_metrics`` and the cost (``passes``, ``seconds``), averaged
+    over the seeds of ``frame`` (one row per label, variant and seed, e.g. built in notebook 06).
+    ``per_step_masks`` is carried through (it does not vary over seeds)."""
+    check_frame("frame", frame, ["label", "variant", "per_step_masks", "samples", "passes", "seconds", *METRICS])
+    bad = sorted(set(frame["variant"]) - set(VARIANTS))
+    if bad:
+        raise ValueError(f"frame['variant'] has {bad}; allowed: {sorted(VARIANTS)}")
+    return mean_over_seeds(frame, ["label", "variant", "per_step_masks", "samples", "passes"], ["seconds", *METRICS])
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def _count(hits: Sequence[str], n: int, noun: str) -> str:
+    """``"2 of 4 <noun> (a, b)"``, or ``"none of the 4 <noun>"`` (never a bare "none": it is also a label)."""
+    hits = list(hits)
+    return f"{len(hits)} of {n} {noun} ({', '.join(hits)})" if hits else f"none of the {n} {noun}"
+
+
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:]
+
+
+def _row(table: pd.DataFrame, label: str, variant: str) -> pd.Series | None:
+    hit = table[(table["label"] == label) & (table["variant"] == variant)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def uncertainty_sentences(table: pd.DataFrame, *, baseline: str = "none", n_test: int | None = None) -> list[str]:
+    """Sentences computed from ``uncertainty_table``: the best-calibrated row, what MC averaging and
+    the time-step variant change against each method's single pass (NLL and ECE, with the measured
+    cost), which methods' time steps cannot differ by dropout, and the caveat of seeds and test size."""
+    check_frame("table", table, ["label", "variant", "per_step_masks", "samples", "passes", "seconds", "seeds", *METRICS])
+    if table.empty:
+        raise ValueError("table is empty; build it with uncertainty_table from at least one row")
+    out = []
+    best = table.loc[table["ece"].idxmin()]
+    worst = table.loc[table["ece"].idxmax()]
+    out.append(f"Best calibrated: {best['label']} ({VARIANTS[best['variant']]}), ECE {_pct(best['ece'])} at accuracy "
+               f"{_pct(best['accuracy'])}; the least calibrated: {worst['label']} ({VARIANTS[worst['variant']]}), "
+               f"ECE {_pct(worst['ece'])}.")
+    base = _row(table, baseline, "single")
+    if base is not None:
+        out.append(f"The base SNN ({baseline}, single pass): accuracy {_pct(base['accuracy'])}, NLL {base['nll']:.3f}, "
+                   f"ECE {_pct(base['ece'])}.")
+    for variant in ("mc", "time_steps"):
+        rows = table[table["variant"] == variant]
+        pairs = [(r, _row(table, r["label"], "single")) for _, r in rows.iterrows() if r["label"] != baseline]
+        pairs = [(r, s) for r, s in pairs if s is not None]
+        if not pairs:
+            continue
+        nll_better = [r["label"] for r, s in pairs if r["nll"] < s["nll"]]
+        ece_better = [r["label"] for r, s in pairs if r["ece"] < s["ece"]]
+        cost = np.mean([r["seconds"] / s["seconds"] for r, s in pairs if s["seconds"] > 0]) if any(
+            s["seconds"] > 0 for _, s in pairs) else float("nan")
+        what = (f"Averaging {int(pairs[0][0]['samples'])} MC passes" if variant == "mc"
+                else f"Reading the {int(pairs[0][0]['samples'])} time steps of one pass as samples")
+        out.append(f"{what} lowers the NLL below the single pass for {_count(nll_better, len(pairs), 'dropout methods')} "
+                   f"and the ECE for {_count(ece_better, len(pairs), 'dropout methods')}; it took {cost:.1f}x the single "
+                   f"pass's time here.")
+    held = [r["label"] for _, r in table[(table["variant"] == "time_steps") & (~table["per_step_masks"].astype(bool))].iterrows()
+            if r["label"] != baseline]
+    if held:
+        out.append(f"The masks of {', '.join(held)} are held over the time window, so their time-step "
+                   f"samples differ only through the readout's integration, not through dropout.")
+    seeds = int(table["seeds"].min())
+    size = f" on {n_test} test inputs" if n_test is not None else ""
+    out.append(f"All numbers are means over {seeds} seed(s){size}: point estimates, with no test of whether the "
+               f"differences between methods exceed the spread between seeds.")
+    return out
+
+
+def ood_sentences(table: pd.DataFrame, *, baseline: str = "none", chance_margin: float = 0.05) -> list[str]:
+    """Sentences from an OOD table (columns ``shift``, ``label``, ``variant``, ``auroc``, means over seeds):
+    per shifted set the best separation and the base SNN's single pass, how often MC beats the single
+    pass, and whether any method is within ``chance_margin`` of chance (AUROC 0.5)."""
+    check_frame("table", table, ["shift", "label", "variant", "auroc"])
+    if table.empty:
+        raise ValueError("table is empty; give at least one AUROC row")
+    out = []
+    for shift in dict.fromkeys(table["shift"]):
+        t = table[table["shift"] == shift]
+        best = t.loc[t["auroc"].idxmax()]
+        line = (f"{shift}: the predictive entropy separates the shifted inputs best with {best['label']} "
+                f"({VARIANTS[best['variant']]}), AUROC {best['auroc']:.3f} (0.5 is chance, 1 perfect)")
+        base = _row(t, baseline, "single")
+        if base is not None:
+            line += f"; the base SNN's single pass: {base['auroc']:.3f}"
+        mc = [(r, _row(t, r["label"], "single")) for _, r in t[t["variant"] == "mc"].iterrows()]
+        mc = [(r, s) for r, s in mc if s is not None]
+        if mc:
+            up = [r["label"] for r, s in mc if r["auroc"] > s["auroc"]]
+            line += f"; MC passes raise the AUROC over the single pass for {_count(up, len(mc), 'methods')}"
+        near = t[(t["auroc"] - 0.5).abs() <= chance_margin]
+        if len(near):
+            line += f"; within {chance_margin:.2f} of chance: {len(near)} of {len(t)} rows"
+        out.append(line + ".")
+        below = _below_chance(t, chance_margin)
+        if below:
+            out.append(f"{shift}: {below}.")
+    return out
+
+
+def _below_chance(t: pd.DataFrame, margin: float) -> str:
+    """A clause when rows of one shift lie below chance by more than ``margin`` (empty otherwise)."""
+    below = t[t["auroc"] < 0.5 - margin]
+    if below.empty:
+        return ""
+    who = "every row" if len(below) == len(t) else f"{len(below)} of {len(t)} rows"
+    return (f"{who} below {0.5 - margin:.2f}: the shifted inputs get lower predictive entropy than the test inputs "
+            f"(predicted more confidently), so entropy does not flag this shift")
+
+
+def conclusion_sentences(uncertainty: pd.DataFrame, ood: pd.DataFrame, energy_table: pd.DataFrame, *,
+                         layer_macs: float, baseline: str = "none") -> list[str]:
+    """The notebook's conclusion, every clause computed: calibration (best row, MC's effect), OOD (best
+    AUROC per shift) and energy (the Pareto front of ``energy_table`` and the operations against the
+    ANN's ``layer_macs`` for the same layers)."""
+    from snnlab.analysis.energy import pareto_front
+
+    unc = uncertainty_sentences(uncertainty, baseline=baseline)
+    out = [f"Calibration: {_lower_first(unc[0])}"]
+    mc = [s for s in unc if s.startswith("Averaging")]
+    if mc:
+        out.append(f"MC dropout: {_lower_first(mc[0])}")
+    for shift in dict.fromkeys(ood["shift"]):
+        t = ood[ood["shift"] == shift]
+        best = t.loc[t["auroc"].idxmax()]
+        below = _below_chance(t, 0.05)
+        out.append(f"Out of distribution ({shift}): best AUROC {best['auroc']:.3f}, {best['label']} "
+                   f"({VARIANTS[best['variant']]})" + (f"; {below}" if below else "") + ".")
+    check_frame("energy_table", energy_table, ["label", "synops", "test_acc"])
+    front = pareto_front(energy_table)
+    if not front.empty:
+        members = ", ".join(f"{r['label']} ({r['synops']:.3g} SOPs, {_pct(r['test_acc'])})" for _, r in front.iterrows())
+        ratio = energy_table["synops"] / float(layer_macs)
+        out.append(f"Energy: the accuracy/operations front is {members}; the SNNs perform {ratio.min():.2f}x to "
+                   f"{ratio.max():.2f}x the equivalent ANN's multiply-accumulates in the same layers, as accumulates.")
+    return out
+
+
+__all__ = ["auroc", "brier_score", "check_labels", "check_probs", "conclusion_sentences",
+           "deterministic_predict", "ECE_BINS", "entropy_auroc", "expected_calibration_error",
+           "mc_predict", "mean_over_seeds", "METRICS", "mutual_information", "negative_log_likelihood",
+           "noised", "ood_sentences", "per_step_masks", "prediction_metrics", "predictive_entropy",
+           "reliability_bins", "rotated", "sample_variants", "shifted_sets", "time_step_samples",
+           "uncertainty_sentences", "uncertainty_table", "VARIANTS"]
