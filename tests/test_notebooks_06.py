@@ -39,9 +39,9 @@ def test_notebook_runs_in_smoke_profile(tmp_path: Path) -> None:
     errors = [o for c in ran.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
     assert not errors
     text = "".join(cell_text(c.outputs) for c in ran.cells if c.cell_type == "code")
-    assert "MC passes=4" in text and "trained 5 models (5 conditions x 1 seed(s))" in text
+    assert "MC passes=4" in text and "trained 10 models (10 conditions x 1 seed(s))" in text
     assert "Best calibrated: " in text and "Averaging 4 MC passes lowers the NLL" in text
     assert "rotated 90°: the predictive entropy separates" in text and "noised (sigma 0.5): the predictive" in text
     assert "Synaptic operations per inference range from" in text and "The Pareto front" in text
     assert "Calibration: best calibrated" in text and "Energy: the accuracy/operations front is" in text
-    assert len(ResultsStore(store)) == 5
+    assert len(ResultsStore(store)) == 10  # none and every method, one preset each
