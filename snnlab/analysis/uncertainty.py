@@ -11,7 +11,8 @@ the readout's recorded membrane). Their predictive distribution is the mean over
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,24 @@ def _device(model: SpikingModel) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+@contextmanager
+def _inference(model: SpikingModel, seed: int | None) -> Iterator[None]:
+    """Eval mode for the block, restored afterwards; with a ``seed``, the model's streams restarted from it
+    (``model.reseed``) and every dropout slot sampling (``mc_mode``)."""
+    was_training = model.training
+    if seed is not None:
+        model.reseed(seed)
+    model.eval()
+    try:
+        if seed is None:
+            yield
+        else:
+            with mc_mode(model):
+                yield
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def mc_predict(model: SpikingModel, x: Tensor, *, passes: int, seed: int = 0, batch_size: int = 256) -> Tensor:
     """Class probabilities ``[passes, N, C]`` (float32, CPU) from ``passes`` stochastic forward passes of
@@ -204,14 +223,8 @@ def mc_predict(model: SpikingModel, x: Tensor, *, passes: int, seed: int = 0, ba
     seed = check_seed("seed", seed)
     chunks = _batches(x, batch_size)
     device = _device(model)
-    was_training = model.training
-    model.reseed(seed)
-    model.eval()
-    try:
-        with mc_mode(model):
-            out = [torch.cat([torch.softmax(model(c.to(device)).float(), -1).cpu() for c in chunks]) for _ in range(passes)]
-    finally:
-        model.train(was_training)
+    with _inference(model, seed):
+        out = [torch.cat([torch.softmax(model(c.to(device)).float(), -1).cpu() for c in chunks]) for _ in range(passes)]
     return torch.stack(out)
 
 
@@ -250,19 +263,13 @@ def time_step_samples(model: SpikingModel, x: Tensor, *, seed: int = 0, batch_si
     seed = check_seed("seed", seed)
     chunks = _batches(x, batch_size)
     device = _device(model)
-    was_training = model.training
-    model.reseed(seed)
-    model.eval()
     out = []
-    try:
-        with mc_mode(model):
-            for c in chunks:
-                with model.record(kind="full") as rec:
-                    model(c.to(device))
-                membrane = rec.membrane[model.readout.name]  # [T, B, C]
-                out.append(torch.softmax(membrane[burn_in:].float(), -1).cpu())
-    finally:
-        model.train(was_training)
+    with _inference(model, seed):
+        for c in chunks:
+            with model.record(kind="full") as rec:
+                model(c.to(device))
+            membrane = rec.membrane[model.readout.name]  # [T, B, C]
+            out.append(torch.softmax(membrane[burn_in:].float(), -1).cpu())
     return torch.cat(out, dim=1)
 
 
@@ -275,12 +282,8 @@ def deterministic_predict(model: SpikingModel, x: Tensor, *, batch_size: int = 2
     model = _single_network(model)
     chunks = _batches(x, batch_size)
     device = _device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with _inference(model, None):
         out = torch.cat([torch.softmax(model(c.to(device)).float(), -1).cpu() for c in chunks])
-    finally:
-        model.train(was_training)
     return out.unsqueeze(0)
 
 
