@@ -161,6 +161,22 @@ def test_encode_bad_arguments() -> None:
         encode(torch.tensor([[1.5]]), "latency", 3)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_any_non_finite_value_is_found_whatever_the_others(bad: float) -> None:
+    """The check sums first: a NaN/inf anywhere (also beside an opposite inf, or huge values) is still found."""
+    big = torch.finfo(torch.float32).max
+    for values in ([bad, 0.5], [0.5] * 7 + [bad], [big, big, bad], [float("inf"), -float("inf")]):
+        with pytest.raises(ValueError, match="non-finite"):
+            direct(torch.tensor([values]), 2)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted() -> None:
+    big = torch.finfo(torch.float32).max
+    x = torch.tensor([[big, big], [-big, -big]])
+    assert not torch.isfinite(x.sum(1)).all()  # the fast path's sum overflows: the exact check decides
+    assert torch.equal(direct(x, 3), x.expand(3, 2, 2))
+
+
 # --------------------------------------------------------------------------- validate: value checks are opt-in
 
 

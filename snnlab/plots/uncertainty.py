@@ -96,8 +96,11 @@ def reliability_figure(
         spacing = 0.06
         width = panel_chars(ncols, spacing)
         titles = [wrap_title(f"{display_name(lb)}: ECE {100 * _bins_ece(bins_by_method[lb]):.1f}%", width) for lb in labels]
+        height = 300 * nrows + 180
+        # about 100 px between rows (their x-axis titles and the next row's panel titles), whatever the rows
+        gap = min(0.2, 120 / max(1, height - 180)) if nrows > 1 else 0.1
         fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=spacing,
-                            vertical_spacing=0.2 if nrows > 1 else 0.1, shared_yaxes=True)
+                            vertical_spacing=gap, shared_yaxes=True)
         shrink_subplot_titles(fig)
         panels = []
         for i, label in enumerate(labels):
@@ -119,12 +122,13 @@ def reliability_figure(
             fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", legendgroup="calibrated",
                             showlegend=i == 0, line=dict(color=REFERENCE_COLOR, dash="dash"), row=r, col=c)
         fig.update_layout(barmode="overlay", bargap=0)
-        height = 340 * nrows + 160
     for r, c in panels:
         where = {} if overlay else {"row": r, "col": c}
         fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="confidence", **where)
         percent_axis(fig, [0.0, 1.0], title="accuracy" if c == 1 else None, include_zero=True, **where)
-    fig.update_layout(template=TEMPLATE, title=title, height=height, legend=dict(orientation="h", y=-0.2))
+    # the legend just under the last row's axis titles (a fixed fraction would leave a gap on tall grids)
+    legend_y = -0.2 if overlay else -90 / max(1, height - 180)
+    fig.update_layout(template=TEMPLATE, title=title, height=height, legend=dict(orientation="h", y=legend_y))
     return fig
 
 
