@@ -20,6 +20,7 @@ weights stay frozen until then, and it stays marked).
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,6 +28,14 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from snnlab.checkpoints import (
+    history_from,
+    history_state,
+    load_checkpoint,
+    restore_rng_streams,
+    rng_streams,
+    save_checkpoint,
+)
 from snnlab.data import SplitData
 from snnlab.device import resolve_device
 from snnlab.models.population import PopulationModel
@@ -103,12 +112,19 @@ def fit_population(
     val: SplitData | None = None,
     select: str = "last",
     train_eval_size: int | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    fingerprint: str = "",
 ) -> list[History]:
     """Train every member of ``model`` as ``fit`` trains a standalone model with seed ``seeds[k]``.
 
     Returns one ``History`` per member (``seconds`` is the population's wall time per epoch).
     ``on_step`` gets each step's member losses ``[K]`` (a device tensor, detached). ``val``,
     ``select`` and ``train_eval_size`` as in ``fit``, per member.
+
+    ``checkpoint``: a file the training state is written to after every epoch and, when it exists
+    and was written for this run (``fingerprint``, e.g. the members' spec keys, plus the seeds and
+    settings here), continued from: the result is the same, bit for bit, as a run never stopped
+    (``snnlab.checkpoints``). The caller removes the file once the results are safe.
     """
     if not isinstance(model, PopulationModel):
         raise TypeError(f"model must be a PopulationModel, got {type(model).__name__}")
@@ -120,6 +136,10 @@ def fit_population(
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     if on_step is not None and not callable(on_step):
         raise TypeError(f"on_step must be callable or None, got {type(on_step).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__} ({checkpoint!r})")
+    if not isinstance(fingerprint, str):
+        raise TypeError(f"fingerprint must be a string, got {type(fingerprint).__name__} ({fingerprint!r})")
     check_tuning(val, select, train_eval_size)
     K = model.members
     if isinstance(seeds, (str, bytes)) or len(seeds) != K:
@@ -139,11 +159,31 @@ def fit_population(
     alive = torch.ones(K, dtype=torch.bool, device=dev)
     reported = [False] * K
     n_train = len(train)
+    run_id = (f"{fingerprint}|K={K}|seeds={seeds}|epochs={epochs}|lr={lr!r}|batch_size={batch_size}|"
+              f"weight_decay={weight_decay!r}|select={select}|train_eval_size={train_eval_size}|n_train={n_train}|"
+              f"val={None if val is None else len(val)}")
+    first_epoch = 1
+    saved = None if checkpoint is None else load_checkpoint(checkpoint, run_id)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        for g, state in zip(gens, saved["batch_order"], strict=True):
+            g.set_state(state)
+        restore_rng_streams(model, saved["streams"], dev)
+        histories = [history_from(h) for h in saved["histories"]]
+        if best is not None:
+            for dst, src in zip(best.saved, saved["best"], strict=True):
+                dst.copy_(src)
+        alive = saved["alive"].to(dev)
+        reported = [bool(r) for r in saved["reported"]]
+        first_epoch = int(saved["epoch"]) + 1
+    batches = math.ceil(n_train / batch_size)
     bar = None
     if progress and tqdm is not None:
-        bar = tqdm(total=epochs * math.ceil(n_train / batch_size), desc=f"population of {K}", unit="batch", leave=False)
+        bar = tqdm(total=epochs * batches, initial=(first_epoch - 1) * batches, desc=f"population of {K}", unit="batch",
+                   leave=False)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             # Each member's permutation, drawn exactly as iterate_batches draws it for fit().
@@ -192,6 +232,13 @@ def fit_population(
             if best is not None:
                 best.save(improved)
             _report_divergence(histories, alive_now, reported, epoch)
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, {
+                    "fingerprint": run_id, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "batch_order": [g.get_state() for g in gens], "streams": rng_streams(model),
+                    "histories": [history_state(h) for h in histories],
+                    "best": [t.detach() for t in best.saved] if best is not None else [],
+                    "alive": alive.detach().cpu(), "reported": list(reported)})
             if bar is not None:
                 bar.set_postfix(epoch=epoch, alive=f"{sum(alive_now)}/{K}")
     finally:

@@ -178,3 +178,82 @@ def test_a_diverged_member_stays_frozen_and_marked_under_best_val_selection(digi
     assert histories[1].final == {"diverged": 1.0}
     assert torch.equal(pop.blocks[0].synapse.weight[1].detach(), before)
     assert all(h.best_epoch is not None and not h.diverged for h in (histories[0], histories[2]))
+
+
+# ---------------------------------------------------------------- checkpoints: a killed population goes on
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_in_epoch(epoch: int, steps_per_epoch: int):
+    """An ``on_step`` that raises a few steps into ``epoch`` (a kill mid-epoch, after the last checkpoint)."""
+    count = {"n": 0}
+
+    def on_step(_losses: torch.Tensor) -> None:
+        count["n"] += 1
+        if count["n"] == (epoch - 1) * steps_per_epoch + 2:
+            raise _Killed
+
+    return on_step
+
+
+@pytest.mark.parametrize("kind, method, encoding", [("spiking_mlp", "standard", "rate"),
+                                                    ("spiking_mlp", "activity", "direct"),
+                                                    ("spiking_mlp", "dropconnect", "noisy_repeat"),
+                                                    ("spiking_cnn", "temporal", "direct"),
+                                                    ("delayed_snn", "membrane", "latency")])
+def test_a_killed_population_resumes_from_its_checkpoint_bit_for_bit(kind, method, encoding, digits64, tmp_path):
+    train, test = digits64
+    val = load_dataset("digits", "test", subset=32, device="cpu", seed=5)
+    ps = [0.1, 0.2, 0.3]
+
+    def population():
+        sizes, extra = KINDS[kind]
+        members = []
+        for s, p in zip(SEEDS, ps):
+            torch.manual_seed(s)
+            members.append(build_model(kind, sizes, T=4, dropout=method, p=p, seed=s, encoding=encoding, **extra).double())
+        return PopulationModel(members)
+
+    settings = dict(epochs=3, seeds=SEEDS, lr=1e-2, batch_size=32, device="cpu", progress=False, val=val,
+                    select="best_val", train_eval_size=40)
+    whole = population()
+    want = fit_population(whole, train, test, **settings)
+
+    path = tmp_path / "pop.ckpt"
+    with pytest.raises(_Killed):
+        fit_population(population(), train, test, checkpoint=path, fingerprint="specs", on_step=_kill_in_epoch(2, 5),
+                       **settings)
+    assert path.exists() and not list(tmp_path.glob(".*.tmp"))  # epoch 1 written, no temporary left behind
+    resumed = population()
+    got = fit_population(resumed, train, test, checkpoint=path, fingerprint="specs", **settings)
+    for g, w in zip(got, want):
+        assert g.to_frame().drop(columns="seconds").equals(w.to_frame().drop(columns="seconds"))
+        assert (g.best_epoch, g.diverged, g.select) == (w.best_epoch, w.diverged, w.select)
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_checkpoint_of_another_run_is_not_used(digits64, tmp_path):
+    train, test = digits64
+    path = tmp_path / "pop.ckpt"
+
+    def run(fingerprint: str, epochs: int = 1):
+        pop = PopulationModel([_member("spiking_mlp", "standard", s, 0.2) for s in SEEDS])
+        return fit_population(pop, train, test, epochs=epochs, seeds=SEEDS, lr=1e-2, batch_size=32, device="cpu",
+                              progress=False, checkpoint=path, fingerprint=fingerprint)
+
+    run("a")
+    with pytest.warns(RuntimeWarning, match="written for another run"):
+        histories = run("b")
+    assert [r.epoch for r in histories[0].records] == [1]  # trained from the start
+    with pytest.warns(RuntimeWarning, match="written for another run"):
+        run("b", epochs=2)  # other settings: another run too
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning, match="cannot be read"):
+        run("b")
+    with pytest.raises(TypeError, match="checkpoint must be a file path"):
+        fit_population(PopulationModel([_member("spiking_mlp", "none", s, 0.0) for s in SEEDS]), train, test, epochs=1,
+                       seeds=SEEDS, progress=False, device="cpu", checkpoint=3)

@@ -90,3 +90,37 @@ def test_population_with_validation_selects_each_members_epoch_as_its_trial(tmp_
         assert abs(a.loc[key, "val_acc"] - b.loc[key, "val_acc"]) <= 2 / 269  # float32: a spike may flip
         assert abs(a.loc[key, "test_acc"] - b.loc[key, "test_acc"]) <= 2 / 48
     assert len(pop.history()) == 2 * 3 and pop.history()["val_acc"].notna().all()
+
+
+def test_a_killed_population_goes_on_from_its_checkpoint_with_its_members(tmp_path, monkeypatch):
+    import snnlab.population as population
+    from snnlab.study.runner import checkpoint_folder
+
+    specs = [BASE.replace(seed=s, p=p, epochs=3) for s, p in ((0, 0.1), (1, 0.2), (2, 0.3))]
+    whole = run_trials(specs, ResultsStore(tmp_path / "whole.sqlite"), executor="population", progress=False)
+
+    store = ResultsStore(tmp_path / "killed.sqlite")
+    evaluate, calls = population.evaluate_population, {"n": 0}
+
+    def killed_in_epoch_2(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # epoch 2's test pass: epoch 1 is checkpointed, epoch 2 is lost
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(population, "evaluate_population", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(specs, store, executor="population", progress=False)
+    monkeypatch.setattr(population, "evaluate_population", evaluate)
+    folder = checkpoint_folder(store)
+    assert folder == tmp_path / "killed.checkpoints" and len(list(folder.glob("population-*.pt"))) == 1
+    assert store.keys() == set()
+
+    # a smaller population size now: the checkpointed population is still formed with its three members
+    report = run_trials(specs, store, executor="population", progress=False, max_population=2)
+    assert report.trained == 3 and store.get(specs[0]).env["population"] == 3
+    a, b = store.frame().set_index("key"), whole.frame().set_index("key")
+    for key in a.index:  # the same numbers as the run never killed
+        for column in ("train_loss", "test_loss", "test_acc"):
+            assert a.loc[key, column] == b.loc[key, column], column
+    assert list(folder.iterdir()) == []  # removed once the results were stored

@@ -17,7 +17,8 @@ fi
 T=(); DEV=cuda; PROFILE=paper; [ -n "${TINY:-}" ] && { T=(--tiny); DEV=cpu; PROFILE=smoke; SETTINGS=(digits); }
 # SKIP="lif check mnist": parts to leave out (a second lease re-measures only what changed)
 skip() { case " ${SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
-# a store carried in .gpustore/paper.sqlite (an earlier lease's) is continued
+# a store carried in .gpustore/paper.sqlite (an earlier lease's) is continued; population checkpoints
+# (paper.checkpoints beside it, hundreds of MB) stay on this machine: a later call of the same lease goes on
 [ -f .gpustore/paper.sqlite ] && cp .gpustore/paper.sqlite "$W/paper.sqlite" && echo "continuing the carried store"
 left() { echo $(( END - SECONDS )); }
 {
@@ -60,4 +61,4 @@ if os.path.exists(sys.argv[1]):
     src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
     print("store:", dst and sys.argv[2], os.path.getsize(sys.argv[2]), "bytes")
 PY
-tar -czf "$OUT/gpu_session.tar.gz" -C "$W" --exclude paper.sqlite --exclude 'paper.sqlite-*' . ; echo "done t=$SECONDS"
+tar -czf "$OUT/gpu_session.tar.gz" -C "$W" --exclude paper.sqlite --exclude 'paper.sqlite-*' --exclude paper.checkpoints . ; echo "done t=$SECONDS"

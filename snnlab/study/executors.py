@@ -72,11 +72,16 @@ def run_populations(
     on_error: OnError,
     take: Callable[[list[TrialSpec]], list[TrialSpec]] | None = None,
     desc: str = "trials (populations)",
+    checkpoints: str | None = None,
 ) -> None:
     """Train each group of ``groups`` as one population in this process (``fn``: ``train_population``).
 
     ``take`` (the runner's claims and start deadline) is asked right before a group trains and returns
-    the members to train now (empty: skip the group); ``desc`` labels the one progress bar of the run."""
+    the members to train now (empty: skip the group); ``desc`` labels the one progress bar of the run.
+    ``checkpoints``: the folder of per-epoch population checkpoints, passed to ``fn``; a population's
+    checkpoint is removed once ``on_result`` has taken all its members."""
+    from snnlab.study.populations import remove_checkpoint
+
     total = sum(len(g) for g in groups)
     with tqdm(total=total, desc=desc, unit="trial", disable=not progress) as bar:
         for group in groups:
@@ -87,8 +92,9 @@ def run_populations(
                 if not group:
                     continue
             bar.set_postfix_str(f"{len(group)} x {group[0].label()}")
+            extra = {} if checkpoints is None else {"checkpoints": checkpoints}
             try:
-                results = fn(list(group), data_root=data_root, progress=False)
+                results = fn(list(group), data_root=data_root, progress=False, **extra)
                 checked = [_checked(spec, r) for spec, r in zip(group, results, strict=True)]
             except Exception as error:  # noqa: BLE001 - reported (or re-raised) by on_error with the spec
                 for spec in group:
@@ -96,6 +102,8 @@ def run_populations(
             else:
                 for result in checked:
                     on_result(result)
+                if checkpoints is not None:
+                    remove_checkpoint(checkpoints, group)
             bar.update(len(group))
 
 

@@ -7,13 +7,23 @@ builds each member exactly as ``run_trial`` does (the same data, validation spli
 them (``PopulationModel``), trains them with ``fit_population`` (validation, selection and eval-mode
 training metrics as the specs ask) and returns one ``TrialResult`` per member, the population's size and
 wall time recorded in its provenance (``env``).
+
+With a checkpoint folder (the runner's: ``<store>.checkpoints`` next to the results store) a
+population writes its training state there after every epoch (``snnlab.checkpoints``) and a run
+started again after a kill goes on from the last finished epoch: ``checkpointed_groups`` gives
+back the populations that have a checkpoint, so they are formed again with the same members even
+when the population size would now be another. The runner removes a checkpoint once every
+member's result is in the store.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from snnlab.study.spec import TrialSpec
 from snnlab.study.store import TrialResult
@@ -36,6 +46,40 @@ def group_specs(specs: Sequence[TrialSpec], max_population: int) -> list[list[Tr
     for spec in specs:
         groups.setdefault(group_key(spec), []).append(spec)
     return [members[i:i + max_population] for members in groups.values() for i in range(0, len(members), max_population)]
+
+
+def checkpoint_path(directory: str | os.PathLike[str], specs: Sequence[TrialSpec]) -> Path:
+    """The checkpoint file of the population of ``specs`` in ``directory`` (named by its members' keys)."""
+    digest = hashlib.sha256("\n".join(s.key for s in specs).encode()).hexdigest()[:24]
+    return Path(directory) / f"population-{digest}.pt"
+
+
+def _members_file(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def remove_checkpoint(directory: str | os.PathLike[str], specs: Sequence[TrialSpec]) -> None:
+    """Remove the population's checkpoint and its members file (once its results are stored)."""
+    path = checkpoint_path(directory, specs)
+    path.unlink(missing_ok=True)
+    _members_file(path).unlink(missing_ok=True)
+
+
+def checkpointed_groups(directory: str | os.PathLike[str] | None, specs: Sequence[TrialSpec]) -> list[list[TrialSpec]]:
+    """The populations among ``specs`` that have a checkpoint in ``directory`` (all their members pending), in
+    the members' order; a members file that cannot be read is skipped."""
+    if directory is None or not Path(directory).is_dir():
+        return []
+    by_key = {s.key: s for s in specs}
+    groups = []
+    for members_file in sorted(Path(directory).glob("population-*.json")):
+        try:
+            keys = json.loads(members_file.read_text())["keys"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(keys, list) and keys and all(k in by_key for k in keys):
+            groups.append([by_key.pop(k) for k in keys])
+    return groups
 
 
 def population_size(spec: TrialSpec, *, max_population: int | None = None, data_root: str | None = None) -> int:
@@ -81,8 +125,11 @@ def _peak_bytes_of_one_member(spec: TrialSpec, device, data_root: str | None) ->
 
 
 def train_population(specs: Sequence[TrialSpec], *, data_root: str | os.PathLike[str] | None = None,
-                     progress: bool = False) -> list[TrialResult]:
-    """Train ``specs`` (one group) as one population; one ``TrialResult`` per spec, in order."""
+                     progress: bool = False, checkpoints: str | os.PathLike[str] | None = None) -> list[TrialResult]:
+    """Train ``specs`` (one group) as one population; one ``TrialResult`` per spec, in order.
+
+    ``checkpoints``: a folder for the population's per-epoch checkpoint (``checkpoint_path``); a
+    checkpoint left there by a killed run of the same members is continued from."""
     import torch
 
     from snnlab.device import resolve_device
@@ -112,10 +159,17 @@ def train_population(specs: Sequence[TrialSpec], *, data_root: str | os.PathLike
         members.append(build_trial_model(spec, train.input_shape, train.n_classes))
     model = PopulationModel(members)
     del members
+    checkpoint = None
+    if checkpoints is not None:
+        checkpoint = checkpoint_path(checkpoints, specs)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        _members_file(checkpoint).write_text(json.dumps({"keys": [s.key for s in specs],
+                                                         "labels": [s.label() for s in specs]}, indent=1))
     histories = fit_population(model, train, data.test, epochs=first.epochs, seeds=[s.seed for s in specs],
                                lr=first.lr, batch_size=first.batch_size, device=device, progress=progress,
                                weight_decay=first.weight_decay, val=data.val, select=first.select,
-                               train_eval_size=first.train_eval_size)
+                               train_eval_size=first.train_eval_size, checkpoint=checkpoint,
+                               fingerprint="\n".join(s.key for s in specs))
     seconds = time.perf_counter() - t0
     env = dict(environment(), population=len(specs), population_seconds=seconds)
     finished = time.time()

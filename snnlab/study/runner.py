@@ -14,6 +14,10 @@ right before it is trained (``local``: trial by trial; ``population``: group by 
 pending trials when they are submitted), a background thread refreshes the claims' heartbeats, and a
 trial claimed by another live process is left to it (``RunReport.elsewhere``). A result the store
 cannot take is kept in a side file (``ResultNotSaved``) and reported as a failure naming that file.
+
+The ``population`` executor writes each population's training state after every epoch into
+``checkpoint_folder(store)``; a run started again after a kill continues those populations from
+their last finished epoch (same members, same result bit for bit) instead of from the start.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -368,10 +373,11 @@ def run_trials(
 
     ``start_by`` (Unix time; ``local`` and ``population`` executors): no trial or population starts
     after it, and those left are listed in ``report.not_started``. When a GPU lease is about to end, an
-    idle minute is better than a population killed half-way (a trial is stored only when it ends).
+    idle minute is better than a trial killed half-way (a trial is stored only when it ends; a population
+    killed half-way keeps its finished epochs in its checkpoint, ``checkpoint_folder(store)``).
     """
     from snnlab.study.executors import run_local, run_populations, run_ray
-    from snnlab.study.populations import group_specs, population_size, train_population
+    from snnlab.study.populations import checkpointed_groups, group_specs, population_size, train_population
 
     check_choice("executor", executor, EXECUTORS)
     if max_population is not None:
@@ -454,7 +460,10 @@ def run_trials(
                 raise ValueError("trial_fn trains one trial at a time; it cannot be combined with populations")
             if todo and use_populations:
                 size = population_size(todo[0], max_population=max_population, data_root=data_root)
-                groups = [list(g) for g in group_specs(todo, size)]
+                checkpoints = checkpoint_folder(store) if executor == "population" else None
+                groups = checkpointed_groups(checkpoints, todo)  # killed populations first, with their members
+                resumed = {s.key for g in groups for s in g}
+                groups += [list(g) for g in group_specs([s for s in todo if s.key not in resumed], size)]
                 if executor == "population":
                     def take(group: list[TrialSpec]) -> list[TrialSpec]:  # right before the group trains
                         if late():
@@ -463,7 +472,8 @@ def run_trials(
                         return [s for unit in claimed([group]) for s in unit]
 
                     run_populations(groups, train_population, data_root=data_root, progress=progress,
-                                    on_result=on_result, on_error=on_error, take=take, desc=f"trials{stored}")
+                                    on_result=on_result, on_error=on_error, take=take, desc=f"trials{stored}",
+                                    checkpoints=str(checkpoints))
                 else:
                     run_ray(claimed(groups), train_population, address=address, num_cpus=num_cpus,
                             data_root=data_root, progress=progress, on_result=on_result, on_error=on_error,
@@ -479,6 +489,12 @@ def run_trials(
     finally:
         report.seconds = time.perf_counter() - t0
     return report
+
+
+def checkpoint_folder(store: ResultsStore) -> Path:
+    """Where ``run_trials`` keeps the per-epoch checkpoints of the populations it trains into ``store``:
+    ``<store name without suffix>.checkpoints`` next to the store (``runs/results.checkpoints``)."""
+    return store.path.with_name(f"{store.path.stem}.checkpoints")
 
 
 def _on_cuda(spec: TrialSpec) -> bool:
