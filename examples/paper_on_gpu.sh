@@ -17,7 +17,8 @@
 #   is hours of H200 time; one MNIST 1k setting of the spiking MLP takes about 6 minutes with 8 workers.
 # Environment: TIME_LIMIT (seconds the training may take, default 540: a 15-minute lease minus start-up,
 #   export and copying back), START_LIMIT (no population starts after it, default 3/4 of TIME_LIMIT: a
-#   population stopped by the time limit is lost, a trial is stored only when it ends), WORKERS
+#   population stopped by the time limit keeps only its per-epoch checkpoint in <store>.checkpoints/,
+#   on this machine, and a rerun here goes on from it), WORKERS
 #   (processes sharing the GPU, default 8), SNNLAB_DATA (the data root holding MNIST/ and
 #   CIFAR-10-images/ or cifar-10-batches-py/; default data/), ARTEFACT (default results/paper),
 #   SNNLAB (the command, default snnlab).
