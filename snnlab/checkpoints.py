@@ -31,16 +31,20 @@ CHECKPOINT_VERSION = 1
 # ---------------------------------------------------------------- random streams
 
 
+def _is_stream(attr: str, value: Any) -> bool:
+    """A generator, or (by the package's naming, ``*_generator``/``*_generators``) one not created yet or a list of them."""
+    if isinstance(value, torch.Generator):
+        return True
+    if not attr.endswith(("_generator", "_generators")):
+        return False
+    return value is None or (isinstance(value, list) and all(v is None or isinstance(v, torch.Generator) for v in value))
+
+
 def _stream_attrs(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
-    """Every (name, module, attribute) of ``model`` holding a torch.Generator, or a list of them (or None)."""
-    found = []
-    for mod_name, module in model.named_modules():
-        for attr, value in vars(module).items():
-            is_list = isinstance(value, list) and value and all(v is None or isinstance(v, torch.Generator) for v in value)
-            if isinstance(value, torch.Generator) or (is_list and any(isinstance(v, torch.Generator) for v in value)) or (
-                    attr.endswith(("_generator", "_generators")) and (value is None or is_list)):
-                found.append((f"{mod_name}.{attr}" if mod_name else attr, module, attr))
-    return found
+    """Every (name, module, attribute) of ``model`` that holds a random stream (``_is_stream``)."""
+    return [(f"{mod_name}.{attr}" if mod_name else attr, module, attr)
+            for mod_name, module in model.named_modules()
+            for attr, value in vars(module).items() if _is_stream(attr, value)]
 
 
 def _generator_state(g: torch.Generator | None) -> dict[str, Any] | None:
@@ -66,7 +70,8 @@ def rng_streams(model: nn.Module) -> dict[str, Any]:
 
 
 def restore_rng_streams(model: nn.Module, states: Mapping[str, Any], device: torch.device) -> None:
-    """Put back the streams of ``rng_streams``; a stream missing from ``states`` is an error (another model)."""
+    """Put back the streams of ``rng_streams`` (generators made on ``device`` where they were on its type);
+    a saved stream this model does not have is an error (the checkpoint is of another model)."""
     attrs = {name: (module, attr) for name, module, attr in _stream_attrs(model)}
     missing = sorted(set(states) - set(attrs))
     if missing:

@@ -97,7 +97,7 @@ def reliability_figure(
         width = panel_chars(ncols, spacing)
         titles = [wrap_title(f"{display_name(lb)}: ECE {100 * _bins_ece(bins_by_method[lb]):.1f}%", width) for lb in labels]
         height = 300 * nrows + 180
-        # about 100 px between rows (their x-axis titles and the next row's panel titles), whatever the rows
+        # about 120 px between rows (their x-axis titles and the next row's panel titles), whatever the rows
         gap = min(0.2, 120 / max(1, height - 180)) if nrows > 1 else 0.1
         fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=spacing,
                             vertical_spacing=gap, shared_yaxes=True)
