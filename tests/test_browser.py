@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,8 +233,10 @@ ERRORS_JS = """
 """
 
 
-def open_and_run(lab: Lab, browser: Any, notebook: str) -> Any:
-    """Open ``notebook`` in JupyterLab (a reset workspace), run all its cells and return the page."""
+@contextmanager
+def notebook_run(lab: Lab, browser: Any, notebook: str) -> Iterator[Any]:
+    """Open ``notebook`` in JupyterLab (a reset workspace), run all its cells and yield the page;
+    the page is closed and the kernels shut down afterwards, whatever happened."""
     kernel = json.loads((lab.root / notebook).read_text())["metadata"].get("kernelspec", {}).get("name", "python3")
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -241,15 +244,19 @@ def open_and_run(lab: Lab, browser: Any, notebook: str) -> Any:
         pytest.skip(f"{notebook} names the kernel {kernel!r}, which is not installed here "
                     f"(make setup installs it: python -m ipykernel install --sys-prefix --name {kernel})")
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    page.set_default_timeout(UPDATE_S * 1000)
-    page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
-    page.wait_for_function(KERNEL_READY_JS, timeout=SERVER_START_S * 1000, polling=500)
-    outcome = page.evaluate(RUN_ALL_JS, RUN_NOTEBOOK_S * 1000)
-    errors = page.evaluate(ERRORS_JS)
-    if outcome != "done" or errors:
-        page.screenshot(path=str(lab.artefacts / f"{Path(notebook).stem}-failed.png"), full_page=True)
-        pytest.fail(f"running {notebook} in JupyterLab: {outcome}; error outputs: {errors}\n{lab.log_tail()}")
-    return page
+    try:
+        page.set_default_timeout(UPDATE_S * 1000)
+        page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
+        page.wait_for_function(KERNEL_READY_JS, timeout=SERVER_START_S * 1000, polling=500)
+        outcome = page.evaluate(RUN_ALL_JS, RUN_NOTEBOOK_S * 1000)
+        errors = page.evaluate(ERRORS_JS)
+        if outcome != "done" or errors:
+            page.screenshot(path=str(lab.artefacts / f"{Path(notebook).stem}-failed.png"), full_page=True)
+            pytest.fail(f"running {notebook} in JupyterLab: {outcome}; error outputs: {errors}\n{lab.log_tail()}")
+        yield page
+    finally:
+        page.close()
+        lab.shutdown_sessions()
 
 
 def explorer_cell(page: Any, needle: str, tag: str) -> Any:
@@ -386,8 +393,7 @@ def check_drop_rate_widget(lab: Lab, page: Any, needle: str, tag: str, colours: 
 
 
 def test_neuron_explorer_threshold_slider_in_notebook_01(lab: Lab, browser: Any) -> None:
-    page = open_and_run(lab, browser, "01_spike_dynamics.ipynb")
-    try:
+    with notebook_run(lab, browser, "01_spike_dynamics.ipynb") as page:
         cell = explorer_cell(page, "NeuronExplorer(", "nb01-neuron-explorer")
         first = snapshot(cell)
         names = [t["name"] for t in first["traces"]]
@@ -407,25 +413,14 @@ def test_neuron_explorer_threshold_slider_in_notebook_01(lab: Lab, browser: Any)
         spikes_before, spikes_after = (s["traces"][names.index("spike (neuron 0)")]["x"] for s in (first, moved))
         assert spikes_after != spikes_before or data_of(moved) != data_of(first)
         assert_colours(moved, neuron_colours(method), "notebook 01 after the move")
-    finally:
-        page.close()
-        lab.shutdown_sessions()
 
 
 def test_mask_stats_explorer_drop_rate_in_notebook_02(lab: Lab, browser: Any) -> None:
-    page = open_and_run(lab, browser, "02_why_classic_dropout_fails.ipynb")
-    try:
+    with notebook_run(lab, browser, "02_why_classic_dropout_fails.ipynb") as page:
         check_drop_rate_widget(lab, page, "MaskStatsExplorer(", "nb02-mask-stats-explorer", mask_stats_colours)
-    finally:
-        page.close()
-        lab.shutdown_sessions()
 
 
 def test_drop_rate_explorers_in_notebook_03(lab: Lab, browser: Any) -> None:
-    page = open_and_run(lab, browser, "03_snn_aware_dropout.ipynb")
-    try:
+    with notebook_run(lab, browser, "03_snn_aware_dropout.ipynb") as page:
         check_drop_rate_widget(lab, page, "ProbabilityMapExplorer(", "nb03-probability-map-explorer", probability_map_colours)
         check_drop_rate_widget(lab, page, "MaskStatsExplorer(", "nb03-mask-stats-explorer", mask_stats_colours)
-    finally:
-        page.close()
-        lab.shutdown_sessions()
