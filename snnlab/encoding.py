@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from snnlab.validation import check_choice, check_float, check_int
+from snnlab.validation import all_finite, check_choice, check_float, check_int
 
 ENCODINGS = ("rate", "latency", "direct", "noisy_repeat")
 
@@ -40,9 +40,7 @@ def _check_x(x: Tensor, *, unit_interval: bool, scale: float = 1.0, validate: bo
         raise ValueError(f"{what} must have a batch dimension [B, ...], got a 0-d tensor")
     if not validate or x.numel() == 0:
         return
-    # the sum is finite only when every value is (a NaN or inf propagates), one reduction instead of
-    # five full passes; a sum that overflows from finite values falls back to the exact check
-    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise ValueError(f"{what} contains non-finite values (nan/inf); encodings need finite inputs")
     if unit_interval:
         lo, hi = float(x.min()) * scale, float(x.max()) * scale

@@ -9,6 +9,7 @@ import pytest
 
 from snnlab.validation import (
     SEED_RANGE,
+    all_finite,
     check_bool,
     check_choice,
     check_finite,
@@ -101,6 +102,18 @@ def test_check_optional_int() -> None:
         check_optional_int("seed", 1.7)
     with pytest.raises(ValueError, match="seed=-1 is not allowed; it must be an integer >= 0"):
         check_optional_int("seed", -1, minimum=0)
+
+
+def test_all_finite_decides_by_the_sum_only_when_it_is_finite() -> None:
+    import torch
+
+    big = torch.finfo(torch.float32).max
+    assert all_finite(torch.zeros(3)) and all_finite(torch.tensor([big, big]))  # the sum overflows: exact check
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        assert not all_finite(torch.tensor([0.5, bad]))
+        assert not all_finite(torch.tensor([big, big, bad]))
+    assert not all_finite(torch.tensor([float("inf"), -float("inf")]))  # opposite infinities: a NaN sum
+    assert not all_finite(torch.tensor([1.0, float("nan")], dtype=torch.float64))
 
 
 def test_check_finite() -> None:
