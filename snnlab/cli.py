@@ -634,6 +634,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     options = _bench_options(args)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
+    if resolve_device(args.device).type == "cpu":  # what the benchmarks (and fit) run with on a CPU
+        from snnlab.cpu_memory import keep_freed_memory
+
+        reason = keep_freed_memory()
+        threads = f"{threads}; freed memory {'kept for reuse' if reason is None else f'returned to the system ({reason})'}"
     if args.what == "dropout":
         from snnlab.bench.report import write_payload
         from snnlab.dropout.kernels import kernel_status

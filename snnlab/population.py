@@ -36,6 +36,7 @@ from snnlab.checkpoints import (
     rng_streams,
     save_checkpoint,
 )
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.data import SplitData
 from snnlab.device import resolve_device
 from snnlab.models.population import PopulationModel
@@ -146,6 +147,8 @@ def fit_population(
         raise ValueError(f"seeds must list one seed per member ({K}), got {seeds!r}")
     seeds = [check_int(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # no page faults for the [T, K, B, N] buffers every step (snnlab.cpu_memory)
     model.to(dev)
     train, test = on_device(train, dev), on_device(test, dev)
     val = None if val is None else on_device(val, dev)

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.data import SplitData, iterate_batches, random_subset
 from snnlab.device import resolve_device
 from snnlab.validation import check_bool, check_choice, check_finite, check_float, check_int, check_seed
@@ -345,6 +346,8 @@ def fit(
             raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
     check_tuning(val, select, train_eval_size)
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # no page faults for big buffers every step (snnlab.cpu_memory)
     model.to(dev)
     train, test = on_device(train, dev), on_device(test, dev)
     val = None if val is None else on_device(val, dev)

@@ -23,6 +23,16 @@ def test_write_payload_records_meta_config_and_rows(tmp_path):
     assert bench_meta(torch.device("cpu"), clock="wall", threads=2, rounds=1)["device"] == "cpu"
 
 
+def test_cpu_meta_says_how_freed_memory_is_handled():
+    from snnlab.cpu_memory import keep_freed_memory
+
+    reason = keep_freed_memory()
+    meta = bench_meta(torch.device("cpu"), clock="wall", threads=2, rounds=1)
+    assert meta["freed_memory"] == ("kept for reuse (snnlab.cpu_memory)" if reason is None
+                                    else f"returned to the system: {reason}")
+    assert "freed_memory" not in bench_meta(torch.device("meta"), clock="wall", threads=2, rounds=1)
+
+
 def test_frame_records_checks_columns():
     rows = frame_records(pd.DataFrame({"x": [1], "y": [2]}), ["x"], "bench_x")
     assert rows == [{"x": 1, "y": 2}]

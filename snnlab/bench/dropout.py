@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from snnlab.bench.report import sync
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.device import resolve_device
 from snnlab.dropout import available
 from snnlab.validation import check_choice, check_float, check_int
@@ -76,6 +77,8 @@ def bench_dropout(
     if threads is not None:
         check_int("threads", threads, minimum=1)
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as fit() does: the benchmark times what training runs
     if clock == "process" and dev.type != "cpu":
         raise ValueError(f"clock='process' measures CPU time and only makes sense with device='cpu', got device={str(dev)!r}")
     timer = time.perf_counter if clock == "wall" else time.process_time

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from snnlab.bench.report import frame_records, sync, write_payload
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.validation import check_choice, check_int
 
 if TYPE_CHECKING:
@@ -282,6 +283,8 @@ def bench_lif(
     from snnlab.device import resolve_device
 
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as fit() does: the benchmark times what training runs
     rows = measure_lif(impls, workloads=workloads, rounds=rounds, warmup=warmup, device=dev, clock=clock,
                        threads=threads, seed=seed)
     frame = pd.DataFrame(rows, columns=list(LIF_BENCH_COLUMNS))

@@ -36,6 +36,7 @@ from snnlab.bench.step import (
     synthetic_batch,
     torch_threads,
 )
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.validation import check_choice, check_int
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ def bench_population(
     sizes, p = check_model(sizes, T, batch_size, method, p)
     check_choice("backend", backend, STEP_BACKENDS)
     dev, timer = check_timing(rounds=rounds, warmup=warmup, seed=seed, clock=clock, threads=threads, device=device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as fit() does: the benchmark times what training runs
     if ks is None:
         ks = default_ks(dev)
     if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence) or not ks:

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from snnlab.cpu_memory import keep_freed_memory
+
 
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA, MPS); a no-op on CPU."""
@@ -23,6 +25,9 @@ def bench_meta(device: torch.device, *, clock: str, threads: int | None, rounds:
     """What a result file records besides its rows: versions, device, threads, clock."""
     meta: dict[str, Any] = {"torch": torch.__version__, "device": str(device), "clock": clock, "rounds": rounds,
                             "threads": threads if threads is not None else torch.get_num_threads()}
+    if device.type == "cpu":
+        reason = keep_freed_memory()
+        meta["freed_memory"] = "kept for reuse (snnlab.cpu_memory)" if reason is None else f"returned to the system: {reason}"
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
         try:

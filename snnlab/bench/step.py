@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnlab.bench.report import frame_records, sync, write_payload
+from snnlab.cpu_memory import keep_freed_memory
 from snnlab.validation import check_choice, check_float, check_int
 
 if TYPE_CHECKING:
@@ -232,6 +233,8 @@ def bench_step(
     backends = list(dict.fromkeys(backends))
     sizes, p = check_model(sizes, T, batch_size, method, p)
     dev, timer = check_timing(rounds=rounds, warmup=warmup, seed=seed, clock=clock, threads=threads, device=device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as fit() does: the benchmark times what training runs
 
     x, y = synthetic_batch(sizes[0], sizes[-1], (batch_size,), seed, dev)
     fns: dict[str, Callable[[], None]] = {}
