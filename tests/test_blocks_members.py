@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from snnlab.blocks import ConvSynapse, DelayedLinear, LinearSynapse
-from snnlab.blocks.members import MemberConv, MemberDelayed, MemberLinear, stack_synapses
+from snnlab.blocks.members import (
+    MemberConv,
+    MemberDelayed,
+    MemberLinear,
+    _MemberLinearCPU,
+    _MemberLinearStaticCPU,
+    stack_synapses,
+)
 
 
 def _members(kind: str) -> list[torch.nn.Module]:
@@ -60,3 +67,53 @@ def test_unstack_and_errors():
     other = DelayedLinear(12, 5, delays=(0, 1), tau=2.0)
     with pytest.raises(ValueError, match="other delays"):
         MemberDelayed.from_members(_members("delayed")[:1] + [other])
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("layout", ["time-major", "strided"])
+def test_cpu_member_linear_values_and_gradients_are_each_members_linear(K, layout):
+    """The CPU path (batched over members per step, gradients written in place) against one
+    ``F.linear`` per member, in float64: outputs and the gradients of x, weight and bias."""
+    g = torch.Generator().manual_seed(K)
+    T, B, n_in, n_out = 4, 5, 6, 3
+    syn = MemberLinear(torch.randn(K, n_out, n_in, generator=g, dtype=torch.float64),
+                       torch.randn(K, n_out, generator=g, dtype=torch.float64))
+    x = torch.randn(T, K, B, n_in, generator=g, dtype=torch.float64)
+    if layout == "strided":  # member-major memory seen as [T, K, B, in]
+        x = x.transpose(0, 1).contiguous().transpose(0, 1)
+    x.requires_grad_(True)
+    upstream = torch.randn(T, K, B, n_out, generator=g, dtype=torch.float64)
+    y = syn(x)
+    gx, gw, gb = torch.autograd.grad(y, (x, syn.weight, syn.bias), upstream)
+    xr = x.detach().clone().requires_grad_(True)
+    w, b = syn.weight.detach().clone().requires_grad_(True), syn.bias.detach().clone().requires_grad_(True)
+    ref = torch.stack([torch.nn.functional.linear(xr[:, k], w[k], b[k]) for k in range(K)], dim=1)
+    rx, rw, rb = torch.autograd.grad(ref, (xr, w, b), upstream)
+    for got, want in ((y, ref), (gx, rx), (gw, rw), (gb, rb)):
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    leaves = (x.detach().requires_grad_(True), syn.weight.detach().requires_grad_(True),
+              syn.bias.detach().requires_grad_(True))
+    assert torch.autograd.gradcheck(_MemberLinearCPU.apply, leaves)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_cpu_static_member_linear_is_each_members_linear_bit_for_bit(K):
+    """A time-constant input (direct encoding): each member's GEMM is its standalone one, so values and
+    gradients equal one ``F.linear`` per member exactly (float32)."""
+    g = torch.Generator().manual_seed(10 + K)
+    B, n_in, n_out = 5, 6, 4
+    syn = MemberLinear(torch.randn(K, n_out, n_in, generator=g), torch.randn(K, n_out, generator=g))
+    x = torch.randn(K, B, n_in, generator=g, requires_grad=True)
+    upstream = torch.randn(K, B, n_out, generator=g)
+    y = syn.static(x)
+    got = torch.autograd.grad(y, (x, syn.weight, syn.bias), upstream)
+    xr = x.detach().clone().requires_grad_(True)
+    w, b = syn.weight.detach().clone().requires_grad_(True), syn.bias.detach().clone().requires_grad_(True)
+    ref = torch.stack([torch.nn.functional.linear(xr[k], w[k], b[k]) for k in range(K)])
+    want = torch.autograd.grad(ref, (xr, w, b), upstream)
+    assert torch.equal(y, ref)
+    for a, c in zip(got, want):
+        assert torch.allclose(a, c, rtol=1e-6, atol=1e-6)
+    leaves = tuple(t.detach().double().requires_grad_(True) for t in (x, syn.weight, syn.bias))
+    assert torch.autograd.gradcheck(_MemberLinearStaticCPU.apply, leaves)

@@ -34,6 +34,85 @@ def _to_members(x: Tensor) -> Tensor:
     return x.transpose(0, 1).reshape(K, T * B, -1)
 
 
+class _MemberLinearCPU(torch.autograd.Function):
+    """``y[t, k] = x[t, k] @ w[k]^T + b[k]`` on the CPU for ``x[T, K, B, in]`` (time-major, as populations run).
+
+    Batched over the members at each step (``baddbmm`` on the contiguous block ``x[t]``), so neither a
+    member's strided ``x[:, k]`` is copied for a GEMM nor its ``[T, B, in]`` input gradient stacked
+    back into ``[T, K, B, in]`` (the backward writes ``grad_x[t]`` in place); measured on 2 cores at
+    K=4 (T=25, B=128, 800 -> 10): 13 ms for forward, input and weight gradients against 22 ms for one
+    GEMM per member. One member (K=1) is a plain 2-D GEMM on the contiguous ``x``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        T, K, B, n_in = x.shape
+        ctx.save_for_backward(x, w)
+        if K == 1:
+            return torch.addmm(b[0], x.reshape(T * B, n_in), w[0].t()).view(T, 1, B, -1)
+        y = x.new_empty(T, K, B, w.shape[1])
+        wt, bias = w.transpose(1, 2), b.unsqueeze(1)
+        for t in range(T):
+            torch.baddbmm(bias, x[t], wt, out=y[t])
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        T, K, B, n_in = x.shape
+        g = g.contiguous()
+        gx = gw = gb = None
+        if K == 1:
+            g2 = g.view(T * B, -1)
+            if ctx.needs_input_grad[0]:
+                gx = torch.mm(g2, w[0]).view(T, 1, B, n_in)
+            if ctx.needs_input_grad[1]:
+                gw = torch.mm(g2.t(), x.reshape(T * B, n_in)).unsqueeze(0)
+        else:
+            if ctx.needs_input_grad[0]:
+                gx = x.new_empty(T, K, B, n_in)
+                for t in range(T):
+                    torch.bmm(g[t], w, out=gx[t])
+            if ctx.needs_input_grad[1]:
+                gw = torch.zeros_like(w)
+                for t in range(T):
+                    gw.baddbmm_(g[t].transpose(1, 2), x[t])
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(dim=(0, 2))
+        return gx, gw, gb
+
+
+class _MemberLinearStaticCPU(torch.autograd.Function):
+    """``y[k] = x[k] @ w[k]^T + b[k]`` on the CPU for a time-constant ``x[K, B, in]``: one GEMM per member
+    (the standalone model's, same values) written in place, and the weight gradient of each member
+    written into its row of ``grad_w`` (no stack of K gradients after an ``unbind``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, w)
+        y = x.new_empty(x.shape[0], x.shape[1], w.shape[1])
+        for k in range(x.shape[0]):
+            torch.addmm(b[k], x[k], w[k].t(), out=y[k])
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        g = g.contiguous()
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.empty_like(x)
+            for k in range(x.shape[0]):
+                torch.mm(g[k], w[k], out=gx[k])
+        if ctx.needs_input_grad[1]:
+            gw = torch.empty_like(w)
+            for k in range(x.shape[0]):
+                torch.mm(g[k].t(), x[k], out=gw[k])
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(1)
+        return gx, gw, gb
+
+
 class MemberLinear(nn.Module):
     """K fully connected synapses: weight ``[K, out, in]``, bias ``[K, out]``."""
 
@@ -70,15 +149,13 @@ class MemberLinear(nn.Module):
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """Currents ``[T, K, B, out]`` for inputs ``[T, K, B, ...]``.
 
-        On a GPU one batched GEMM (``baddbmm``) for all members; on a CPU one GEMM per member
-        (there ``bmm`` and its backward run about 2.5x slower than the same products as ``mm``).
+        On a GPU one batched GEMM (``baddbmm``) over all members and steps; on a CPU one batched GEMM
+        over the members per step (``_MemberLinearCPU``: no copy of a member's strided inputs).
         """
         T, K, B = x.shape[:3]
         w = self.weight if weight is None else weight
         if x.device.type == "cpu":
-            outs = [F.linear(xk.reshape(T * B, -1).to(wk.dtype), wk, bk).view(T, B, -1)
-                    for xk, wk, bk in zip(x.unbind(1), w.unbind(0), self.bias.unbind(0))]
-            return torch.stack(outs, dim=1)
+            return _MemberLinearCPU.apply(x.reshape(T, K, B, -1).to(w.dtype), w, self.bias)
         y = torch.baddbmm(self.bias.unsqueeze(1), _to_members(x).to(w.dtype), w.transpose(1, 2))  # [K, T*B, out]
         return y.view(K, T, B, -1).transpose(0, 1)
 
@@ -86,8 +163,8 @@ class MemberLinear(nn.Module):
         """Currents ``[K, B, out]`` of time-constant inputs ``[K, B, ...]``."""
         K, B = x.shape[:2]
         if x.device.type == "cpu":
-            return torch.stack([F.linear(xk.reshape(B, -1).to(wk.dtype), wk, bk)
-                                for xk, wk, bk in zip(x.unbind(0), self.weight.unbind(0), self.bias.unbind(0))])
+            return _MemberLinearStaticCPU.apply(x.reshape(K, B, -1).to(self.weight.dtype).contiguous(), self.weight,
+                                                self.bias)
         return torch.baddbmm(self.bias.unsqueeze(1), x.reshape(K, B, -1).to(self.weight.dtype), self.weight.transpose(1, 2))
 
 
