@@ -29,7 +29,7 @@ from snnlab.study.spec import TrialSpec
 from snnlab.study.store import TrialResult
 from snnlab.validation import check_int
 
-DEFAULT_CPU_POPULATION = 4  # on 2 cores a population is about as fast per member as trials one by one
+DEFAULT_CPU_POPULATION = 4  # on 2 cores 4 MNIST MLPs train 1.09x faster per member than one by one (bench population)
 MAX_POPULATION = 64
 
 
