@@ -268,3 +268,146 @@ def test_lif_run_static_equals_run_on_the_expanded_input(backend):
     (s, m, gr), (s_ref, m_ref, gr_ref) = outs
     assert torch.equal(s, s_ref) and torch.equal(m, m_ref)
     _check_grads(list(gr), list(gr_ref), torch.float64)
+
+
+# ---------------------------------------------------------------- the time-weighted spike sum
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("static", [False, True], ids=["sequence", "static"])
+def test_summed_kernel_matches_the_weighted_sum_of_the_reference(needs_c, dtype, reset, detach, static):
+    """``z = sum_t w_t s_t`` without writing the spikes: the reference's spikes summed with the same
+    weights (to rounding: the kernel adds in time order per neuron), and the gradients of x, beta and
+    threshold (x's summed over time when static) to rounding."""
+    surrogate = SURROGATES[0] if reset == "subtract" else SURROGATES[1]
+    for steps, shape in [(1, (4, 3)), (9, (3, 301)), (30, (2, 2100))]:
+        x, _, _ = _inputs((steps, *shape) if not static else shape, dtype)
+        g = torch.Generator().manual_seed(5)
+        w = torch.rand(steps, generator=g, dtype=dtype) + 0.1
+        g_z = torch.randn(shape, generator=g, dtype=dtype)
+        results = []
+        for impl in ("summed", "reference"):
+            xi = x.clone().requires_grad_()
+            b = torch.tensor(0.85, dtype=dtype, requires_grad=True)
+            t = torch.tensor(0.9, dtype=dtype, requires_grad=True)
+            if impl == "summed":
+                z = lif_kernels.lif_kernel_summed(xi, w, b, t, steps=steps if static else None, reset=reset,
+                                                  surrogate=surrogate, detach_reset=detach)
+            else:
+                seq = xi.unsqueeze(0).expand(steps, *shape) if static else xi
+                s, _ = reference_lif(seq, LIFParams(b, t, reset, surrogate, detach))
+                z = torch.tensordot(w, s, dims=1)
+            results.append((z, list(torch.autograd.grad((z * g_z).sum(), [xi, b, t]))))
+        (z, grads), (z_ref, grads_ref) = results
+        assert z.shape == shape
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(z, z_ref, rtol=tol, atol=tol * float(w.sum()))
+        _check_grads(grads, grads_ref, dtype)
+
+
+def test_summed_kernel_is_independent_of_the_thread_count(needs_c):
+    x, _, _ = _inputs((20, 8, 3000), torch.float32)
+    w = torch.linspace(0.1, 1.0, 20)
+    before = torch.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2, 4):
+            torch.set_num_threads(n)
+            xi = x.clone().requires_grad_()
+            z = lif_kernels.lif_kernel_summed(xi, w, 0.9, 1.0)
+            (g,) = torch.autograd.grad(z.sum(), [xi])
+            outs.append((z, g))
+    finally:
+        torch.set_num_threads(before)
+    for z, g in outs[1:]:
+        assert torch.equal(z, outs[0][0]) and torch.equal(g, outs[0][1])
+
+
+def test_summed_kernel_rejects_what_it_cannot_do(needs_c):
+    x = torch.rand(5, 2, 3)
+    with pytest.raises(ValueError, match=r"weights must be a tensor of shape \(5,\)"):
+        lif_kernels.lif_kernel_summed(x, torch.ones(4), 0.9, 1.0)
+    with pytest.raises(ValueError, match=r"weights must be a tensor of shape \(7,\)"):
+        lif_kernels.lif_kernel_summed(x[0], torch.ones(5), 0.9, 1.0, steps=7)
+    with pytest.raises(ValueError, match="weights must be a constant"):
+        lif_kernels.lif_kernel_summed(x, torch.ones(5, requires_grad=True), 0.9, 1.0)
+    with pytest.raises(ValueError, match="steps"):
+        lif_kernels.lif_kernel_summed(x[0], torch.ones(5), 0.9, 1.0, steps=0)
+    with pytest.raises(ValueError, match="CPU tensors only"):
+        lif_kernels.lif_kernel_summed(x.to("meta"), torch.ones(5), 0.9, 1.0)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        lif_kernels.lif_kernel_summed([1.0], torch.ones(1), 0.9, 1.0)
+    with pytest.raises(ValueError, match="no fused LIF kernel"):
+        lif_kernels.lif_kernel_summed(x.half(), torch.ones(5), 0.9, 1.0)
+
+
+@pytest.mark.parametrize("backend", ["loop", "fused", "kernel", "auto"])
+@pytest.mark.parametrize("static", [False, True], ids=["sequence", "static"])
+def test_lif_run_summed_equals_the_weighted_sum_of_run(backend, static):
+    """``LIF.run_summed`` on every backend: the kernel where ``sums_in_kernel`` says so, else the spikes of
+    ``run`` summed with ``tensordot``; both the same to rounding, learnable threshold included."""
+    g = torch.Generator().manual_seed(7)
+    steps = 12
+    x = torch.rand(*((6, 50) if static else (steps, 6, 50)), generator=g, dtype=torch.float64) * 1.5 - 0.2
+    w = torch.rand(steps, generator=g, dtype=torch.float64)
+    n = LIF(beta=0.8, backend=backend, learn_threshold=True).double()
+    assert n.sums_in_kernel(x) == (backend in ("kernel", "auto") and kernel_status("cpu").backend == "c")
+    outs = []
+    for summed in (True, False):
+        xi = x.clone().requires_grad_()
+        if summed:
+            z = n.run_summed(xi, w, steps=steps if static else None)
+        else:
+            out = n.run_static(xi, steps) if static else n.run(xi)
+            z = torch.tensordot(w, out.spikes, dims=1)
+        outs.append((z, torch.autograd.grad((z * z).sum(), [xi, n.threshold])))
+    (z, gr), (z_ref, gr_ref) = outs
+    torch.testing.assert_close(z, z_ref, rtol=1e-12, atol=1e-12)
+    _check_grads(list(gr), list(gr_ref), torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("static", [False, True], ids=["sequence", "static"])
+def test_time_weighted_sum_of_written_spikes_equals_the_fused_sum(needs_c, dtype, static):
+    """Summing spikes the kernel wrote (``time_weighted_sum``) and summing them inside the kernel
+    (``lif_kernel_summed``) give the same z bit for bit, and the same gradients bit for bit: a model's
+    logits and training do not depend on whether its last layer's spikes were written."""
+    steps, shape = 25, (4, 700)
+    x, _, _ = _inputs(shape if static else (steps, *shape), dtype)
+    w = torch.rand(steps, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    g_z = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    results = []
+    for fused in (True, False):
+        xi = x.clone().requires_grad_()
+        if fused:
+            z = lif_kernels.lif_kernel_summed(xi, w, 0.9, 1.0, steps=steps if static else None)
+        elif static:
+            z = lif_kernels.time_weighted_sum(lif_kernels.lif_kernel_static(xi, steps, 0.9, 1.0)[0], w)
+        else:
+            z = lif_kernels.time_weighted_sum(lif_kernel(xi, 0.9, 1.0)[0], w)
+        results.append((z, torch.autograd.grad((z * g_z).sum(), [xi])[0]))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("kernel", ["c", "torch"])
+def test_time_weighted_sum_is_the_weighted_sum_over_time(kernel, monkeypatch):
+    """On any values (not only spikes), with the C library or with ``SNNLAB_LIF_KERNEL=torch`` (tensordot):
+    the weighted sum over the first dim, and its gradient ``weights[t] * g``."""
+    if kernel == "c" and kernel_status("cpu").backend != "c":
+        pytest.skip("the C LIF kernel is not available here")
+    if kernel == "torch":
+        monkeypatch.setenv(KERNEL_ENV, "torch")
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(7, 3, 5, 11, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(7, generator=g, dtype=torch.float64)
+    z = lif_kernels.time_weighted_sum(x, w)
+    torch.testing.assert_close(z, (w.view(7, 1, 1, 1) * x).sum(0), rtol=1e-13, atol=1e-13)
+    (gx,) = torch.autograd.grad(z.sum(), [x])
+    torch.testing.assert_close(gx, w.view(7, 1, 1, 1).expand_as(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"weights must be a tensor of shape \(7,\)"):
+        lif_kernels.time_weighted_sum(x, w[:3])
+    with pytest.raises(ValueError, match="x must be a time-major tensor"):
+        lif_kernels.time_weighted_sum(torch.tensor(1.0), w)

@@ -201,3 +201,22 @@ def test_an_integer_or_boolean_current_is_refused_naming_x(make, dtype: torch.dt
         with pytest.raises((TypeError, ValueError), match="steps"):
             neuron.run_static(torch.ones(2, 4), steps)
     assert neuron.run_static(torch.ones(2, 4), 3).mean is None  # a float current still runs
+
+
+def test_step_neurons_sum_their_outputs_over_time_after_running():
+    """``StepNeuron.run_summed`` (neurons without a summing kernel): the outputs of ``run`` (or
+    ``run_static``) summed with the weights; ``sums_in_kernel`` is False; an integrator has nothing to sum."""
+    import torch
+
+    from snnlab.neurons import LeakyIntegrator, PenaltyNeuron
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 4, generator=g, dtype=torch.float64) * 2
+    w = torch.rand(6, generator=g, dtype=torch.float64)
+    n = PenaltyNeuron().double()
+    assert n.sums_in_kernel(x) is False
+    torch.testing.assert_close(n.run_summed(x, w), torch.tensordot(w, n.run(x).spikes, dims=1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(n.run_summed(x[0], w, steps=6),
+                               torch.tensordot(w, n.run_static(x[0], 6).spikes, dims=1), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="no outputs to sum"):
+        LeakyIntegrator(0.9).run_summed(x, w)

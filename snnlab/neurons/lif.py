@@ -115,5 +115,31 @@ class LIF(StepNeuron):
                 return NeuronOutput(spikes, h_all if trace else None, h_all.mean(0, keepdim=True) if mean else None)
         return super().run_static(x, steps, trace=trace, mean=mean)
 
+    def sums_in_kernel(self, x: Tensor) -> bool:
+        """Whether ``run_summed`` on ``x`` runs in the C kernel (CPU, kernel available, backend
+        ``kernel``/``auto``): then it writes no ``[T, B, ...]`` spikes. A model fuses a linear
+        readout's time mean into this layer only then (elsewhere that would gain nothing)."""
+        return (self.backend in ("kernel", "auto") and isinstance(x, Tensor) and x.device.type == "cpu"
+                and lif_kernels.kernel_applies(x)[0])
+
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
+        """The spikes summed over time with the constant ``weights[T]``: ``z = sum_t weights[t] * s_t``.
+
+        ``x`` is the current ``[T, B, ...]``, or with ``steps`` the time-constant ``x[B, ...]`` held
+        that long. The same value as ``lif_kernels.time_weighted_sum(run(x).spikes, weights)`` (bit for
+        bit on CPU), which is what runs where ``sums_in_kernel(x)`` is False; where it is True the C
+        kernel never writes the spikes, forward or backward (``lif_kernels.lif_kernel_summed``).
+        """
+        if steps is not None:
+            check_static_current("x", x, steps)
+        else:
+            check_current("x", x)
+        if self.sums_in_kernel(x):
+            params = self.params()
+            return lif_kernels.lif_kernel_summed(x, weights, params.beta, params.threshold, steps=steps,
+                                                 reset=params.reset, surrogate=params.surrogate,
+                                                 detach_reset=params.detach_reset)
+        return super().run_summed(x, weights, steps=steps)
+
     def extra_repr(self) -> str:
         return f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, reset={self.reset!r}, surrogate={self.surrogate}"

@@ -76,11 +76,14 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     for dtype, suffix in _SUFFIX.items():
         real = _CTYPE[dtype]
         fwd = getattr(lib, f"lif_forward_{suffix}")
-        fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32]
+        fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32, p, p]
         fwd.restype = None
         bwd = getattr(lib, f"lif_backward_{suffix}")
-        bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32, i32]
+        bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32, i32, p]
         bwd.restype = i32
+        tsum = getattr(lib, f"time_sum_{suffix}")
+        tsum.argtypes = [p, i64, p, p, i64, i64, i32]
+        tsum.restype = None
     lib.lif_chunk.argtypes = [i64]
     lib.lif_chunk.restype = i64
     lib.lif_advise_huge.argtypes = [p, i64]
@@ -180,7 +183,7 @@ def _c_forward(x: Tensor, b: float, thr: float, reset: str, keep_h: bool) -> tup
     real = _CTYPE[x.dtype]
     getattr(lib, f"lif_forward_{_SUFFIX[x.dtype]}")(
         xs.data_ptr(), sx, s.data_ptr(), h.data_ptr() if h is not None else None, steps, m, real(b), real(thr),
-        RESET_CODES[reset], torch.get_num_threads(),
+        RESET_CODES[reset], torch.get_num_threads(), None, None,
     )
     return s, h
 
@@ -239,11 +242,60 @@ class _CLIFStatic(torch.autograd.Function):
         return g_x, None, g_beta, g_thr, None, None, None, None
 
 
+class _CLIFSummed(torch.autograd.Function):
+    """``z = _CLIFSummed.apply(x, weights, steps, beta, threshold, reset, surrogate, detach_reset)``: the
+    spikes summed over time with the constant ``weights[T]``, ``z = sum_t weights[t] * s_t`` (``[B, ...]``),
+    on CPU, without writing the spikes.
+
+    ``steps`` None: ``x`` is the current ``[T, B, ...]`` (its trace ``h`` is kept for backward);
+    an int: ``x[B, ...]`` is held for that many steps (nothing ``[T, ...]`` is kept: backward
+    recomputes ``h`` in cache, as ``_CLIFStatic``). Backward reads the spikes' gradient as
+    ``weights[t] * dL/dz``, one row expanded over time: no ``[T, B, ...]`` gradient either.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weights: Tensor, steps: int | None, beta: Tensor, threshold: Tensor, reset: str,  # type: ignore[override]
+                surrogate: Surrogate, detach_reset: bool):
+        lib, _ = _load()
+        b, thr = float(beta.detach()), float(threshold.detach())
+        x = x.detach()
+        static = steps is not None
+        if static:
+            x = x.contiguous()
+            xs, sx, T, m = x.unsqueeze(0).expand(steps, *x.shape), 0, steps, x.numel()
+            out_shape = x.shape
+        else:
+            xs, sx = time_major(x)
+            T, m, out_shape = x.shape[0], x[0].numel(), x.shape[1:]
+        w = weights.detach().to(x.dtype).contiguous()
+        need_grad = any(ctx.needs_input_grad[i] for i in (0, 3, 4))
+        h = _empty(lib, (T, *out_shape), x.dtype) if need_grad and not static else None
+        z = torch.empty(out_shape, dtype=x.dtype)
+        real = _CTYPE[x.dtype]
+        getattr(lib, f"lif_forward_{_SUFFIX[x.dtype]}")(
+            xs.data_ptr(), sx, None, h.data_ptr() if h is not None else None, T, m, real(b), real(thr),
+            RESET_CODES[reset], torch.get_num_threads(), w.data_ptr(), z.data_ptr(),
+        )
+        ctx.save_for_backward(x if static else h, w)
+        ctx.b, ctx.thr, ctx.reset, ctx.surrogate, ctx.detach_reset = b, thr, reset, surrogate, detach_reset
+        ctx.beta_dtype, ctx.thr_dtype, ctx.steps, ctx.static = beta.dtype, threshold.dtype, T, static
+        return z
+
+    @staticmethod
+    def backward(ctx, g_z: Tensor):  # type: ignore[override]
+        saved, w = ctx.saved_tensors
+        g_x, g_beta, g_thr = _c_backward(ctx, saved, ctx.steps, g_z.contiguous(), None, static=ctx.static,
+                                         need=ctx.needs_input_grad[3:5], gscale=w)
+        return g_x, None, None, g_beta, g_thr, None, None, None
+
+
 def _c_backward(ctx: Any, h: Tensor, steps: int, g_s: Tensor | None, g_h: Tensor | None, *, static: bool,
-                need: tuple[bool, bool]) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                need: tuple[bool, bool], gscale: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Run the C backward: ``(g_x, g_beta, g_thr)``. ``h`` is the saved trace ``[T, ...]``, or with
     ``static`` the static input ``[...]`` (``g_x`` is then its gradient, summed over time); ``need``
-    says whether beta and threshold want gradients (None is returned for those that do not)."""
+    says whether beta and threshold want gradients (None is returned for those that do not).
+    ``gscale[T]`` (contiguous, ``h``'s dtype): the spikes' gradient at step t is ``gscale[t] * g_s[t]``
+    (with ``g_s`` one row expanded over time: a time-weighted sum's gradient, never materialised)."""
     lib, _ = _load()
     m = h.numel() if static else h[0].numel()
     shape = (steps, *h.shape) if static else h.shape
@@ -262,7 +314,7 @@ def _c_backward(ctx: Any, h: Tensor, steps: int, g_s: Tensor | None, g_h: Tensor
         h.data_ptr(), gs.data_ptr(), sgs, gh.data_ptr(), sgh, g_x.data_ptr(), steps, m, real(ctx.b), real(ctx.thr),
         RESET_CODES[ctx.reset], int(ctx.detach_reset), SURROGATE_CODES[ctx.surrogate.name],
         real(ctx.surrogate.scale), int(need_beta or need_thr), partial.data_ptr(), sums.data_ptr(),
-        torch.get_num_threads(), int(static),
+        torch.get_num_threads(), int(static), gscale.data_ptr() if gscale is not None else None,
     )
     if failed:
         raise MemoryError(f"the LIF kernel's backward could not allocate its scratch buffer ({steps} steps x {m} neurons)")
@@ -350,6 +402,85 @@ def lif_kernel_static(
     spikes, h = _CLIFStatic.apply(x, steps, beta_t, thr_t, reset, surrogate, bool(detach_reset), bool(keep_h))
     return spikes, (h if keep_h else None)
 
+def lif_kernel_summed(
+    x: Tensor,
+    weights: Tensor,
+    beta: float | Tensor,
+    threshold: float | Tensor,
+    *,
+    steps: int | None = None,
+    reset: str = "subtract",
+    surrogate: Surrogate = Surrogate(),
+    detach_reset: bool = False,
+) -> Tensor:
+    """The LIF spikes summed over time with ``weights[T]``, ``z = sum_t weights[t] * s_t``, on the C kernel.
+
+    What a linear readout's time mean needs of a layer (``mean_t W s_t = W z``): the spikes are
+    never written, forward or backward. ``x`` is the current ``[T, B, ...]``, or with ``steps`` the
+    time-constant current ``x[B, ...]`` held for ``steps`` steps (then ``weights`` has ``steps``
+    entries). ``weights`` is a constant (no gradient); ``x``, ``beta`` and ``threshold`` get theirs.
+    CPU tensors only (``kernel_applies``): a ValueError elsewhere.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor ([T, B, ...], or [B, ...] with steps), got {type(x).__name__}")
+    if steps is not None:
+        steps = check_int("steps", steps, minimum=1)
+    elif x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be time-major [T, B, ...] with T >= 1 (or give steps), got shape {tuple(x.shape)}")
+    T = steps if steps is not None else x.shape[0]
+    if not isinstance(weights, Tensor) or tuple(weights.shape) != (T,):
+        raise ValueError(f"weights must be a tensor of shape ({T},), one per step, got "
+                         f"{tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__}")
+    if weights.requires_grad:
+        raise ValueError("weights must be a constant (requires_grad=False): the summed kernel gives them no gradient")
+    if x.device.type != "cpu":
+        raise ValueError(f"lif_kernel_summed runs on CPU tensors only, got x on {x.device.type}")
+    _check_call(x, reset, surrogate)
+    beta_t, thr_t = scalar(beta, x), scalar(threshold, x)
+    return _CLIFSummed.apply(x, weights, steps, beta_t, thr_t, reset, surrogate, bool(detach_reset))
+
+
+class _CTimeSum(torch.autograd.Function):
+    """``z = _CTimeSum.apply(x, weights)``: ``sum_t weights[t] * x[t]`` over ``x[T, ...]`` on CPU, in the
+    summed LIF kernel's order (so written spikes summed here equal the fused sum bit for bit)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weights: Tensor):  # type: ignore[override]
+        lib, _ = _load()
+        xs, sx = time_major(x.detach())
+        w = weights.detach().to(x.dtype).contiguous()
+        z = torch.empty(x.shape[1:], dtype=x.dtype)
+        getattr(lib, f"time_sum_{_SUFFIX[x.dtype]}")(xs.data_ptr(), sx, w.data_ptr(), z.data_ptr(), x.shape[0],
+                                                      x[0].numel(), torch.get_num_threads())
+        ctx.save_for_backward(w)
+        return z
+
+    @staticmethod
+    def backward(ctx, g_z: Tensor):  # type: ignore[override]
+        (w,) = ctx.saved_tensors
+        return w.view(-1, *([1] * g_z.dim())) * g_z.unsqueeze(0), None
+
+
+def time_weighted_sum(x: Tensor, weights: Tensor) -> Tensor:
+    """``sum_t weights[t] * x[t]`` over ``x[T, B, ...]``: ``[B, ...]``, differentiable in ``x``.
+
+    A leaky-integrator readout's time mean is a linear function of this sum of its input spikes. On
+    CPU (float32/float64, C library built) it adds in time order per element exactly as the summed
+    LIF kernel does (``lif_kernel_summed``), so a model gives the same logits whether its last layer
+    wrote its spikes (a recording, a dropout method) or summed them in the kernel; elsewhere
+    ``tensordot``. ``weights`` (``[T]``) is a constant.
+    """
+    if not isinstance(x, Tensor) or x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be a time-major tensor [T, B, ...] with T >= 1, got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if not isinstance(weights, Tensor) or tuple(weights.shape) != (x.shape[0],):
+        raise ValueError(f"weights must be a tensor of shape ({x.shape[0]},), one per step, got "
+                         f"{tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__}")
+    if x.device.type == "cpu" and x.dtype in _SUFFIX and kernel_status("cpu").backend == "c":
+        return _CTimeSum.apply(x, weights)
+    return torch.tensordot(weights.to(x.dtype), x, dims=1)
+
+
 def reference_lif(x: Tensor, params: LIFParams) -> tuple[Tensor, Tensor]:
     """The reference every kernel is tested against: a loop of ``lif_step`` over ``x[T, ...]``, ``(spikes, h)``."""
     state: LIFState = lif_initial_state(x[0])
@@ -370,7 +501,9 @@ __all__ = [
     "kernel_status",
     "lif_kernel",
     "lif_kernel_static",
+    "lif_kernel_summed",
     "reference_lif",
+    "time_weighted_sum",
     "time_major",
     "warn_unavailable",
 ]

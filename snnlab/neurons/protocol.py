@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from snnlab.neurons.lif_kernels import time_weighted_sum
+
 
 class NeuronOutput(NamedTuple):
     """What ``Neuron.run`` returns.
@@ -48,6 +50,14 @@ class Neuron(Protocol):
 
     def run_static(self, x: Tensor, steps: int, *, trace: bool = False, mean: bool = False) -> NeuronOutput:
         """``run`` on the time-constant current ``x[B, ...]`` repeated for ``steps`` steps (direct encoding)."""
+        ...
+
+    def sums_in_kernel(self, x: Tensor) -> bool:
+        """Whether ``run_summed`` on ``x`` sums the outputs in a kernel without writing them."""
+        ...
+
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
+        """The outputs summed over time with the constant ``weights[T]``: ``sum_t weights[t] * s_t``."""
         ...
 
     def forward(self, x: Tensor) -> Tensor:
@@ -139,6 +149,19 @@ class StepNeuron(nn.Module):
         copy). Neurons with a cheaper way to take a constant input (the LIF kernel) override it."""
         check_static_current("x", x, steps)
         return self.run(x.unsqueeze(0).expand(steps, *x.shape), trace=trace, mean=mean)
+
+    def sums_in_kernel(self, x: Tensor) -> bool:
+        """Whether ``run_summed`` skips writing the outputs (a fused kernel, e.g. LIF's on the CPU): here never."""
+        return False
+
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
+        """The outputs summed over time with the constant ``weights[T]``, ``sum_t weights[t] * s_t``
+        (``[B, ...]``): ``run`` (or ``run_static`` with ``steps``), then ``lif_kernels.time_weighted_sum``,
+        which adds in the order a summing kernel does. Neurons with such a kernel override it."""
+        out = self.run_static(x, steps) if steps is not None else self.run(x)
+        if out.spikes is None:
+            raise ValueError(f"the {self.key!r} neuron has no outputs to sum (a non-spiking integrator)")
+        return time_weighted_sum(out.spikes, weights)
 
     def forward(self, x: Tensor) -> Tensor:
         """The outputs ``[T, B, ...]``."""

@@ -11,9 +11,12 @@
  *   forward:  h_t = beta * v_{t-1} + x_t;  s_t = (h_t > thr);  v_t = h_t - s_t * thr  (subtract)
  *                                                              v_t = h_t * (1 - s_t)   (zero)
  *   The same operations in the same order as the PyTorch loop (contraction off): bit-identical values.
- *   Forward writes s (the output) and h (the trace, and all that backward needs: s is recomputed from it).
+ *   Forward writes s (the output) and h (the trace, and all that backward needs: s is recomputed from it),
+ *   each only when asked, and on request z = sum_t w_t * s_t (a linear readout's time mean needs only that:
+ *   then no [T, M] tensor is written at all).
  *
- *   backward, with d_t = surrogate'(h_t - thr), g_v_t = beta * dL/dh_{t+1} (0 at the last step):
+ *   backward, with d_t = surrogate'(h_t - thr), g_v_t = beta * dL/dh_{t+1} (0 at the last step), and g_s_t
+ *   read as given or, with a per-step scale a[T], as a_t * g_s_t (the gradient of z above: g_s_t = w_t * dL/dz):
  *     dL/dh_t = g_h_t + g_s_t * d_t + g_v_t * dv_t/dh_t
  *     dv_t/dh_t = 1 - thr * d_t (subtract) | (1 - s_t) - h_t * d_t (zero); without the d term if detach_reset
  *     dL/dbeta  = sum_t dL/dh_{t+1} * v_t
@@ -74,57 +77,58 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
 #define RESET_SUBTRACT 0
 #define RESET_ZERO 1
 
-/* Inner loops are written once per variant (reset kind, whether h is kept) so that each is a plain
- * branch-free loop the compiler vectorises (checked with -fopt-info-vec; without -fno-trapping-math
- * GCC 12 keeps the spike's compare as a branch and vectorises none of them). */
+/* The recurrence over one chunk of n neurons, for one (reset, keep h, write s, weighted sum) variant: the
+ * dispatcher below calls it with constant flags, so each variant is its own branch-free loop the compiler
+ * vectorises (checked with -fopt-info-vec; without -fno-trapping-math GCC 12 keeps the spike's compare as
+ * a branch and vectorises none of them). With sum, z[j] = sum_t w[t] * s_t[j] is accumulated in time order
+ * (the readout's time-weighted spike sum: the spikes themselves need not be written at all). */
+#define DEFINE_FORWARD_CHUNK(SUFFIX, T)                                                                        \
+  static inline __attribute__((always_inline)) void lif_forward_chunk_##SUFFIX(                                \
+      const T* x, int64_t sx, T* s, T* h, const T* w, T* z, int64_t steps, int64_t m, int64_t i0, int64_t n,   \
+      T beta, T thr, const int zero, const int keep_h, const int write_s, const int sum) {                     \
+    T v[MAX_CHUNK], acc[MAX_CHUNK];                                                                            \
+    for (int64_t j = 0; j < n; ++j) {                                                                          \
+      v[j] = (T)0;                                                                                             \
+      acc[j] = (T)0;                                                                                           \
+    }                                                                                                          \
+    for (int64_t t = 0; t < steps; ++t) {                                                                      \
+      const T* xt = x + t * sx + i0;                                                                           \
+      T* st = write_s ? s + t * m + i0 : NULL;                                                                 \
+      T* ht = keep_h ? h + t * m + i0 : NULL;                                                                  \
+      const T wt = sum ? w[t] : (T)0;                                                                          \
+      for (int64_t j = 0; j < n; ++j) {                                                                        \
+        T hv = beta * v[j] + xt[j];                                                                            \
+        T sp = hv > thr ? (T)1 : (T)0;                                                                         \
+        if (keep_h) ht[j] = hv;                                                                                \
+        if (write_s) st[j] = sp;                                                                               \
+        if (sum) acc[j] += wt * sp;                                                                            \
+        v[j] = zero ? hv * ((T)1 - sp) : hv - sp * thr;                                                        \
+      }                                                                                                        \
+    }                                                                                                          \
+    if (sum)                                                                                                   \
+      for (int64_t j = 0; j < n; ++j) z[i0 + j] = acc[j];                                                      \
+  }
+
+#define FWD_ARGS x, sx, s, h, w, z, steps, m, i0, n, beta, thr
+/* variant bits: 8 zero reset, 4 keep h, 2 write s, 1 weighted sum */
+#define FWD_CASE(SUFFIX, V)                                                                                    \
+  case V:                                                                                                      \
+    lif_forward_chunk_##SUFFIX(FWD_ARGS, ((V) >> 3) & 1, ((V) >> 2) & 1, ((V) >> 1) & 1, (V) & 1);             \
+    break;
+#define FWD_CASES4(SUFFIX, V) FWD_CASE(SUFFIX, V) FWD_CASE(SUFFIX, V + 1) FWD_CASE(SUFFIX, V + 2) FWD_CASE(SUFFIX, V + 3)
+
+/* The forward over all chunks: writes s (unless NULL), h (unless NULL) and, when w is given, z[M], the
+ * spikes summed over time with the weights w[T]. */
 #define DEFINE_FORWARD(SUFFIX, T)                                                                              \
   VECTOR_CLONES void lif_forward_##SUFFIX(const T* x, int64_t sx, T* s, T* h, int64_t steps, int64_t m, T beta, \
-                                          T thr, int32_t reset, int32_t nthreads) {                            \
+                                          T thr, int32_t reset, int32_t nthreads, const T* w, T* z) {          \
     const int64_t chunk = lif_chunk(m), chunks = (m + chunk - 1) / chunk;                                      \
     const int nt = threads_for(chunks, steps * m, nthreads);                                                   \
+    const int variant = (reset == RESET_ZERO) * 8 + (h != NULL) * 4 + (s != NULL) * 2 + (w != NULL && z != NULL); \
     _Pragma("omp parallel for schedule(static) num_threads(nt)") for (int64_t c = 0; c < chunks; ++c) {        \
-      T v[MAX_CHUNK];                                                                                          \
       int64_t i0 = c * chunk;                                                                                  \
       int64_t n = m - i0 < chunk ? m - i0 : chunk;                                                             \
-      for (int64_t j = 0; j < n; ++j) v[j] = (T)0;                                                             \
-      for (int64_t t = 0; t < steps; ++t) {                                                                    \
-        const T* xt = x + t * sx + i0;                                                                         \
-        T* st = s + t * m + i0;                                                                                \
-        if (h != NULL) {                                                                                       \
-          T* ht = h + t * m + i0;                                                                              \
-          if (reset == RESET_SUBTRACT) {                                                                       \
-            for (int64_t j = 0; j < n; ++j) {                                                                  \
-              T hv = beta * v[j] + xt[j];                                                                      \
-              T sp = hv > thr ? (T)1 : (T)0;                                                                   \
-              ht[j] = hv;                                                                                      \
-              st[j] = sp;                                                                                      \
-              v[j] = hv - sp * thr;                                                                            \
-            }                                                                                                  \
-          } else {                                                                                             \
-            for (int64_t j = 0; j < n; ++j) {                                                                  \
-              T hv = beta * v[j] + xt[j];                                                                      \
-              T sp = hv > thr ? (T)1 : (T)0;                                                                   \
-              ht[j] = hv;                                                                                      \
-              st[j] = sp;                                                                                      \
-              v[j] = hv * ((T)1 - sp);                                                                         \
-            }                                                                                                  \
-          }                                                                                                    \
-        } else if (reset == RESET_SUBTRACT) {                                                                  \
-          for (int64_t j = 0; j < n; ++j) {                                                                    \
-            T hv = beta * v[j] + xt[j];                                                                        \
-            T sp = hv > thr ? (T)1 : (T)0;                                                                     \
-            st[j] = sp;                                                                                        \
-            v[j] = hv - sp * thr;                                                                              \
-          }                                                                                                    \
-        } else {                                                                                               \
-          for (int64_t j = 0; j < n; ++j) {                                                                    \
-            T hv = beta * v[j] + xt[j];                                                                        \
-            T sp = hv > thr ? (T)1 : (T)0;                                                                     \
-            st[j] = sp;                                                                                        \
-            v[j] = hv * ((T)1 - sp);                                                                           \
-          }                                                                                                    \
-        }                                                                                                      \
-      }                                                                                                        \
+      switch (variant) { FWD_CASES4(SUFFIX, 0) FWD_CASES4(SUFFIX, 4) FWD_CASES4(SUFFIX, 8) FWD_CASES4(SUFFIX, 12) } \
     }                                                                                                          \
   }
 
@@ -136,7 +140,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
 #define DEFINE_BACKWARD_CHUNK(SUFFIX, T, FABS)                                                                 \
   static inline __attribute__((always_inline)) void lif_backward_chunk_##SUFFIX(                               \
       const T* h, const T* g_s, int64_t sgs, const T* g_h, int64_t sgh, T* g_x, int64_t steps, int64_t m,      \
-      int64_t i0, int64_t n, T beta, T thr, T k1, T k2, double* sums, T* scratch, const int zero,              \
+      int64_t i0, int64_t n, T beta, T thr, T k1, T k2, const T* gscale, double* sums, T* scratch, const int zero, \
       const int detach, const int arctan, const int acc, const int stat) {                                     \
     T carry[MAX_CHUNK], accb[MAX_CHUNK], acct[MAX_CHUNK];                                                      \
     for (int64_t j = 0; j < n; ++j) {                                                                          \
@@ -165,6 +169,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
       const T* gst = g_s + t * sgs + i0;                                                                       \
       const T* ght = g_h + t * sgh + i0;                                                                       \
       T* gxt = stat ? g_x + i0 : g_x + t * m + i0;                                                             \
+      const T sc = gscale != NULL ? gscale[t] : (T)1; /* x * 1 is exact: unscaled values are unchanged */      \
       for (int64_t j = 0; j < n; ++j) {                                                                        \
         T hv = ht[j];                                                                                          \
         T u = hv - thr;                                                                                        \
@@ -173,7 +178,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
         T sp = hv > thr ? (T)1 : (T)0;                                                                         \
         T gnext = carry[j];                                                                                    \
         T gv = beta * gnext;                                                                                   \
-        T gs = gst[j];                                                                                         \
+        T gs = gst[j] * sc;                                                                                    \
         T dv_dh = zero ? (detach ? (T)1 - sp : ((T)1 - sp) - hv * d) : (detach ? (T)1 : (T)1 - thr * d);       \
         T dv_dthr = zero ? (detach ? (T)0 : hv * d) : (detach ? -sp : thr * d - sp);                           \
         T vt = zero ? hv * ((T)1 - sp) : hv - sp * thr;                                                        \
@@ -193,7 +198,7 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
     sums[1] = st;                                                                                              \
   }
 
-#define BWD_ARGS h, g_s, sgs, g_h, sgh, g_x, steps, m, i0, n, beta, thr, k1, k2, sums, scratch
+#define BWD_ARGS h, g_s, sgs, g_h, sgh, g_x, steps, m, i0, n, beta, thr, k1, k2, gscale, sums, scratch
 /* variant bits: 16 static input, 8 zero reset, 4 detach_reset, 2 arctan surrogate, 1 scalar gradients */
 #define BWD_CASE(SUFFIX, V)                                                                                    \
   case V:                                                                                                      \
@@ -212,7 +217,8 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
   VECTOR_CLONES int32_t lif_backward_##SUFFIX(const T* h, const T* g_s, int64_t sgs, const T* g_h, int64_t sgh,   \
                                               T* g_x, int64_t steps, int64_t m, T beta, T thr, int32_t reset,  \
                                               int32_t detach, int32_t surr, T scale, int32_t need,             \
-                                              double* partial, double* out, int32_t nthreads, int32_t stat) {  \
+                                              double* partial, double* out, int32_t nthreads, int32_t stat,    \
+                                              const T* gscale) {                                               \
     const T k1 = surr == SURR_FAST_SIGMOID ? scale : (T)(1.5707963267948966 * (double)scale);                  \
     const T k2 = surr == SURR_FAST_SIGMOID ? (T)0 : scale / (T)2;                                              \
     const int variant = (stat != 0) * 16 + (reset == RESET_ZERO) * 8 + (detach != 0) * 4 +                     \
@@ -242,12 +248,39 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
     return 0;                                                                                                  \
   }
 
+/* z[M] = sum_t w[t] * x_t[M] over x [T, M] (step stride sx), accumulated per element in time order with
+ * the forward's own expression (acc += w_t * x_t, contraction off): on binary spikes the same value, bit for
+ * bit, as the forward's weighted sum, so a readout that sums written spikes and one fused into the layer
+ * give the same logits. */
+#define DEFINE_TIME_SUM(SUFFIX, T)                                                                             \
+  VECTOR_CLONES void time_sum_##SUFFIX(const T* x, int64_t sx, const T* w, T* z, int64_t steps, int64_t m,     \
+                                       int32_t nthreads) {                                                     \
+    const int64_t chunk = lif_chunk(m), chunks = (m + chunk - 1) / chunk;                                      \
+    const int nt = threads_for(chunks, steps * m, nthreads);                                                   \
+    _Pragma("omp parallel for schedule(static) num_threads(nt)") for (int64_t c = 0; c < chunks; ++c) {        \
+      T acc[MAX_CHUNK];                                                                                        \
+      int64_t i0 = c * chunk;                                                                                  \
+      int64_t n = m - i0 < chunk ? m - i0 : chunk;                                                             \
+      for (int64_t j = 0; j < n; ++j) acc[j] = (T)0;                                                           \
+      for (int64_t t = 0; t < steps; ++t) {                                                                    \
+        const T* xt = x + t * sx + i0;                                                                         \
+        const T wt = w[t];                                                                                     \
+        for (int64_t j = 0; j < n; ++j) acc[j] += wt * xt[j];                                                  \
+      }                                                                                                        \
+      for (int64_t j = 0; j < n; ++j) z[i0 + j] = acc[j];                                                      \
+    }                                                                                                          \
+  }
+
+DEFINE_FORWARD_CHUNK(f32, float)
+DEFINE_FORWARD_CHUNK(f64, double)
 DEFINE_FORWARD(f32, float)
 DEFINE_FORWARD(f64, double)
 DEFINE_BACKWARD_CHUNK(f32, float, fabsf)
 DEFINE_BACKWARD_CHUNK(f64, double, fabs)
 DEFINE_BACKWARD(f32, float)
 DEFINE_BACKWARD(f64, double)
+DEFINE_TIME_SUM(f32, float)
+DEFINE_TIME_SUM(f64, double)
 
 /* Ask for transparent huge pages on a fresh output buffer (Linux with THP in "madvise" mode, the usual
  * default; elsewhere nothing). Buffers above glibc's mmap threshold (32 MB) are new pages at every call,
