@@ -216,6 +216,32 @@ def test_readout_records() -> None:
     assert torch.equal(rec.membrane["output"], srm(x).detach())
 
 
+def test_a_leaky_mean_readout_reads_the_time_weighted_sum() -> None:
+    """A plain linear synapse into a leaky integrator read by its mean is linear in the input's
+    time-weighted sum: ``from_time_sum`` gives the logits of the per-step current (to rounding), and
+    the readout itself computes them that way; other readouts, and a DropConnect synapse while it
+    masks, do not."""
+    torch.manual_seed(0)
+    syn = LinearSynapse(5, 3)
+    x = (torch.rand(9, 2, 5) < 0.4).double()
+    syn.double()
+    readout = Readout(syn, LeakyIntegrator(0.8), "mean")
+    assert readout.reads_time_sum
+    c = readout.time_weights(9, x)
+    assert c.dtype == torch.float64 and c.shape == (9,)
+    per_step = LeakyIntegrator(0.8).run(syn(x), trace=True).trace.mean(0)
+    torch.testing.assert_close(readout.from_time_sum(torch.tensordot(c, x, dims=1), 9), per_step, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(readout(x), per_step, rtol=1e-12, atol=1e-12)
+    assert not Readout(syn, LeakyIntegrator(0.8), "trace_mean").reads_time_sum
+    assert not Readout(syn, LIF(0.9), "count").reads_time_sum
+    assert not Readout(DelayedLinear(5, 3), None, "trace_mean").reads_time_sum
+    d = make_dropout("dropconnect", 0.5, seed=0)
+    masked = Readout(d.wrap_next(syn), LeakyIntegrator(0.8), "mean")
+    assert not masked.reads_time_sum  # training: a fresh mask per call
+    d.eval()
+    assert masked.reads_time_sum and torch.equal(masked(x), readout(x))
+
+
 def test_readout_bad_arguments() -> None:
     syn = LinearSynapse(5, 3)
     with pytest.raises(ValueError, match="logits='max'"):

@@ -117,3 +117,17 @@ def test_cpu_static_member_linear_is_each_members_linear_bit_for_bit(K):
         assert torch.allclose(a, c, rtol=1e-6, atol=1e-6)
     leaves = tuple(t.detach().double().requires_grad_(True) for t in (x, syn.weight, syn.bias))
     assert torch.autograd.gradcheck(_MemberLinearStaticCPU.apply, leaves)
+
+
+def test_member_linear_of_a_time_sum_is_each_members_own() -> None:
+    """Member k of ``MemberLinear.of_time_sum`` is its standalone synapse's ``of_time_sum``, bit for bit
+    on the CPU (one GEMM per member, the standalone one)."""
+    torch.manual_seed(0)
+    members = [LinearSynapse(6, 4) for _ in range(3)]
+    stacked = MemberLinear.from_members(members)
+    z = torch.rand(3, 5, 6)
+    c_sum = torch.tensor(2.5)
+    got = stacked.of_time_sum(z, c_sum)
+    assert got.shape == (3, 5, 4)
+    for k, m in enumerate(members):
+        assert torch.equal(got[k], m.of_time_sum(z[k], c_sum))

@@ -178,3 +178,28 @@ def test_delayed_linear_bad_arguments() -> None:
         DelayedLinear(3, 2)(torch.zeros(5, 3))
     with pytest.raises(ValueError, match="static"):
         DelayedLinear(3, 2).static(torch.zeros(2, 3))
+
+
+def test_linear_synapse_of_a_time_sum_is_the_time_sum_of_its_currents() -> None:
+    """``of_time_sum(sum_t c_t s_t, sum_t c_t)`` equals ``sum_t c_t (W s_t + b)`` (linearity), with and
+    without a bias, and casts its input to the weight's dtype."""
+    g = torch.Generator().manual_seed(0)
+    s = (torch.rand(7, 3, 5, generator=g) < 0.4).double()
+    c = torch.rand(7, generator=g, dtype=torch.float64)
+    for bias in (True, False):
+        syn = LinearSynapse(5, 4, bias=bias).double()
+        want = torch.tensordot(c, syn(s), dims=1)
+        got = syn.of_time_sum(torch.tensordot(c, s, dims=1).float(), c.sum())
+        assert got.dtype == torch.float64
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)  # the float32 z: rounding only
+        torch.testing.assert_close(syn.of_time_sum(torch.tensordot(c, s, dims=1), c.sum()), want, rtol=1e-12, atol=1e-12)
+
+
+def test_which_synapses_sum_over_time() -> None:
+    """Only linear synapses are linear in a time sum (``sums_over_time``); a convolution with batch norm
+    and the delayed SRM synapse are not."""
+    from snnlab.blocks.members import MemberConv, MemberDelayed, MemberLinear
+
+    assert LinearSynapse(3, 2).sums_over_time and MemberLinear.sums_over_time
+    assert not ConvSynapse(1, 2).sums_over_time and not DelayedLinear(3, 2).sums_over_time
+    assert not MemberConv.sums_over_time and not MemberDelayed.sums_over_time

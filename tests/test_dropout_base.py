@@ -330,3 +330,28 @@ def test_spikes_and_membrane_must_be_floating_point(key, dtype):
         d(LayerContext(spikes(), membrane=torch.ones(T, B, N, dtype=dtype), weight=weight))
     with pytest.raises(TypeError, match="membrane must be a torch.Tensor .* got str"):
         d(LayerContext(spikes(), membrane="membrane", weight=weight))
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("rescale", ["inverted", "none"])
+def test_passes_through_only_when_the_forward_is_the_identity(key, rescale):
+    """``passes_through()`` (what lets a model skip writing a layer's spikes) is True only when the
+    forward returns the spikes themselves and records nothing: never while sampling (except the empty
+    ``none`` slot), never with inference scaling."""
+    if rescale not in method_info(key).rescale:
+        pytest.skip(f"{key} has no rescale={rescale!r}")
+    p = 0.0 if key == "none" else P
+    x = spikes()
+    for mode in ("train", "eval", "mc"):
+        d = make_dropout(key, p, seed=0, rescale=rescale) if key != "none" else make_dropout(key, p)
+        d.train(mode == "train")
+        d.mc = mode == "mc"
+        if not d.passes_through():
+            assert key != "none"
+            continue
+        assert key == "none" or mode == "eval"
+        assert d(context(key, x)) is x
+        assert d.last_stats is None
+    if key != "none":
+        d = make_dropout(key, p, seed=0, rescale=rescale).train()
+        assert not d.passes_through()

@@ -157,3 +157,14 @@ def test_convolution_weights_are_masked_per_synapse_with_channel_statistics():
     s = d.last_stats
     assert abs(s.dropped_fraction - P) < five_se(P, conv.weight.numel())
     assert 0.0 < s.spikes_removed < 1.0 and 0.0 < s.silent_fraction < 1.0
+
+
+def test_the_wrapper_says_when_it_masks():
+    """``MaskedSynapse.masking`` follows its method's sampling (a readout may read through it when False)."""
+    d = make_dropout("dropconnect", 0.5, seed=0)
+    wrapped = d.wrap_next(TinySynapse(5, N))
+    assert wrapped.masking
+    d.eval()
+    assert not wrapped.masking
+    with mc_mode(d):
+        assert wrapped.masking

@@ -58,3 +58,22 @@ def test_errors():
         MemberDropout([make_dropout("standard", 0.1), make_dropout("temporal", 0.1)])
     with pytest.raises(ValueError, match="2 members"):
         MemberDropout([make_dropout("standard", 0.1) for _ in range(2)]).reseed([1])
+
+
+def test_a_population_slot_passes_through_when_every_member_does() -> None:
+    slot = MemberDropout([make_dropout("standard", p, seed=k) for k, p in enumerate((0.1, 0.2))])
+    assert not slot.train().passes_through()
+    assert slot.eval().passes_through()
+    assert MemberDropout([make_dropout("none") for _ in range(3)]).train().passes_through()
+
+
+def test_a_member_weight_transform_says_when_it_masks() -> None:
+    """The population's DropConnect wrapper masks while any member's method samples."""
+    methods = [make_dropout("dropconnect", 0.3, seed=k) for k in range(2)]
+    slot = MemberDropout(methods)
+    wrapped = slot.wrap_next(MemberLinear.from_members([LinearSynapse(4, 3) for _ in range(2)]))
+    assert wrapped.masking
+    slot.eval()
+    assert not wrapped.masking
+    methods[1].train()
+    assert wrapped.masking

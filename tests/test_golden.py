@@ -2,9 +2,12 @@
 dropout method, digits, 2 epochs, CPU; ``tools/make_golden.py``) gives the per-epoch histories
 recorded in ``tests/golden_histories.json``, bit for bit.
 
-Recorded before the spiking-blocks refactor (issue 10); re-recorded once since, when the leaky
-readout's time mean became one weighted sum over T (a change of float32 rounding, issue 11; from
-then on ``delayed_snn/dropconnect``, refused by the first recording, is recorded too)."""
+Recorded before the spiking-blocks refactor (issue 10); re-recorded twice since, each time for a
+change of float32 rounding only (issue 11): when the leaky readout's time mean became one weighted
+sum over T (from then on ``delayed_snn/dropconnect``, refused by the first recording, is recorded
+too), and when that readout began to multiply the time-weighted sum of its input spikes once per
+sample instead of its per-step currents (``Readout.reads_time_sum``). Losses moved in the 7th digit;
+the small CNNs' 2-epoch trajectories, where one flipped spike changes later spikes, by more."""
 
 from __future__ import annotations
 

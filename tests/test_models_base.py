@@ -309,3 +309,60 @@ def test_a_seed_a_generator_cannot_take_is_refused(seed) -> None:
     model = SpikingMLP([4, 8, 3], T=3, seed=0)
     with pytest.raises(ValueError, match="a seed must be an integer in"):
         model.reseed(seed)
+
+
+# --------------------------------------------------------------------------- the readout fused into the last layer
+
+
+def _logits_and_grads(model: SpikingMLP, x: torch.Tensor, *, record: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    if record:
+        with model.record("rates"):
+            out = model(x)
+    else:
+        out = model(x)
+    (out * torch.linspace(-1, 1, out.shape[-1])).sum().backward()
+    return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("sizes", [[64, 48, 10], [64, 40, 24, 10]], ids=["static", "sequence"])
+@pytest.mark.parametrize("encoding", ["direct", "rate"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_fused_readout_changes_nothing_but_the_work(sizes, encoding, dtype, monkeypatch) -> None:
+    """Where the last hidden layer's slot is the identity (``none``, or eval), its LIF kernel sums the
+    spikes for the leaky readout instead of writing them (``SpikingBlock.time_sum``); logits and every
+    gradient are bit for bit those of the same model with its spikes written (a recording turns the
+    fusion off), a float64 model fed float32 data included."""
+    from snnlab.blocks import SpikingBlock
+    from snnlab.neurons.lif_kernels import kernel_status
+
+    if kernel_status("cpu").backend != "c":
+        pytest.skip("the C LIF kernel is not available here")
+    calls = []
+    original = SpikingBlock.time_sum
+    monkeypatch.setattr(SpikingBlock, "time_sum", lambda self, *a, **k: calls.append(self.name) or original(self, *a, **k))
+    x = torch.rand(6, 64, generator=torch.Generator().manual_seed(0))
+    for mode in ("train", "eval"):
+        model = SpikingMLP(sizes, T=12, encoding=encoding, seed=3).to(dtype).train(mode == "train")
+        model.reseed(3)
+        fused = _logits_and_grads(model, x, record=False)
+        assert calls == [model.blocks[-1].name]
+        model.reseed(3)
+        written = _logits_and_grads(model, x, record=True)
+        assert calls == [model.blocks[-1].name]  # no second call: the recorded forward wrote its spikes
+        assert torch.equal(fused[0], written[0])
+        assert all(torch.equal(a, b) for a, b in zip(fused[1], written[1]))
+        calls.clear()
+
+
+@pytest.mark.parametrize("case", ["sampling dropout", "rate readout", "loop backend", "penalty neuron", "switched off"])
+def test_the_readout_is_not_fused_where_it_cannot_be(case, monkeypatch) -> None:
+    from snnlab.blocks import SpikingBlock
+
+    monkeypatch.setattr(SpikingBlock, "time_sum", lambda *a, **k: pytest.fail("fused where it cannot be"))
+    kwargs = {"sampling dropout": {"dropout": "standard", "p": 0.3}, "rate readout": {"readout": "rate"},
+              "loop backend": {"neuron_options": {"backend": "loop"}}, "penalty neuron": {"neuron": "penalty"},
+              "switched off": {}}[case]
+    model = SpikingMLP([64, 32, 10], T=6, seed=0, **kwargs).train()
+    model.fuse_readout = case != "switched off"
+    model(torch.rand(3, 64)).sum().backward()

@@ -87,9 +87,14 @@ def synaptic_operations(model: SpikingModel, x: Tensor, *, batch_size: int = 256
         return hook
 
     device = next(model.parameters()).device
-    handles = [layer.synapse.register_forward_pre_hook(hook_for(name, layer), with_kwargs=True) for name, layer in readers]
-    was_training = model.training
+    # A block's synapse sees the spikes it is called with; the readout may multiply their time sum
+    # instead of calling its synapse, so it is hooked itself (its input is those spikes). The fused
+    # readout is turned off: the last layer must write the events counted here.
+    targets = [layer if layer is model.readout else layer.synapse for _, layer in readers]
+    handles = [t.register_forward_pre_hook(hook_for(name, layer), with_kwargs=True) for t, (name, layer) in zip(targets, readers)]
+    was_training, was_fused = model.training, model.fuse_readout
     model.eval()
+    model.fuse_readout = False
     try:
         for chunk in torch.split(x, batch_size):
             current.clear()
@@ -100,6 +105,7 @@ def synaptic_operations(model: SpikingModel, x: Tensor, *, batch_size: int = 256
         for h in handles:
             h.remove()
         model.train(was_training)
+        model.fuse_readout = was_fused
     return {name: totals[name] / x.shape[0] for name, _ in readers if seen[name]}
 
 

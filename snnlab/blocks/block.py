@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnlab.dropout import LayerContext, SpikeDropout
+from snnlab.neurons.integrator import LeakyIntegrator
+from snnlab.neurons.lif_kernels import time_weighted_sum
 from snnlab.recording import Recording
 
 
@@ -57,6 +59,18 @@ class SpikingBlock(nn.Module):
             y = y.reshape(*lead, *y.shape[1:])
         return y
 
+    def sums_in_kernel(self, x: Tensor) -> bool:
+        """Whether ``time_sum(x, ...)`` skips the spikes: the slot is the identity now (``passes_through``),
+        no pooling follows, and the neuron sums its spikes over time in a kernel for ``x``'s device."""
+        return self.pool is None and self.dropout.passes_through() and self.neuron.sums_in_kernel(x)
+
+    def time_sum(self, x: Tensor, weights: Tensor, *, static_steps: int | None = None) -> Tensor:
+        """The layer's output spikes summed over time with ``weights[T]``, ``[B, ...]``, without writing
+        them (the neuron's ``run_summed``). Only where ``sums_in_kernel(x)``: the slot is skipped."""
+        if static_steps is not None:
+            return self.neuron.run_summed(self.synapse.static(x), weights, steps=static_steps)
+        return self.neuron.run_summed(self.synapse(x), weights)
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}" + (f", pool={self.pool}" if self.pool is not None else "")
 
@@ -84,7 +98,32 @@ class Readout(nn.Module):
         self.neuron = neuron
         self.logits = logits
 
+    @property
+    def reads_time_sum(self) -> bool:
+        """Whether the logits are linear in the input spikes' weighted time sum: a linear synapse
+        (``sums_over_time``: one with ``of_time_sum``; a DropConnect wrapper only while it draws no mask) into a leaky integrator read by its mean, ``mean_t v_t = W (sum_t c_t s_t) + b sum_t c_t``. Then
+        ``from_time_sum`` gives them from ``z = sum_t c_t s_t`` (``time_weights``) alone: one product
+        per sample instead of one per step, and the layer below need not write its spikes."""
+        return self.logits == "mean" and isinstance(self.neuron, LeakyIntegrator) and self.synapse.sums_over_time
+
+    def time_weights(self, steps: int, like: Tensor) -> Tensor:
+        """``c[steps]`` of ``reads_time_sum`` (the leaky integrator's mean weights), in ``like``'s dtype and device."""
+        return self.neuron.mean_weights(steps, like)
+
+    def from_time_sum(self, z: Tensor, steps: int) -> Tensor:
+        """The logits ``[B, classes]`` (``[K, B, classes]`` for a population) from ``z = sum_t c_t s_t``
+        (``reads_time_sum`` readouts only: synapses with ``of_time_sum``)."""
+        return self.synapse.unwrapped.of_time_sum(z, self.time_weights(steps, z).sum())
+
     def forward(self, x: Tensor, *, recording: Recording | None = None) -> Tensor:
+        if self.reads_time_sum:
+            # The logits from the input's time-weighted sum (one product per sample), summed in the order of
+            # the fused kernel's: the same logits as a model whose last layer never wrote these spikes.
+            if recording is not None:
+                trace = self.neuron.run(self.synapse(x), trace=True).trace if recording.kind == "full" else None
+                recording.capture(self.name, None, trace)
+            T = x.shape[0]
+            return self.from_time_sum(time_weighted_sum(x, self.time_weights(T, x)), T)
         current = self.synapse(x)
         if self.neuron is None:
             if recording is not None:

@@ -117,6 +117,7 @@ class MemberLinear(nn.Module):
     """K fully connected synapses: weight ``[K, out, in]``, bias ``[K, out]``."""
 
     taps = 1
+    sums_over_time = True  # as LinearSynapse, per member
 
     def __init__(self, weight: Tensor, bias: Tensor) -> None:
         super().__init__()
@@ -167,11 +168,21 @@ class MemberLinear(nn.Module):
                                                 self.bias)
         return torch.baddbmm(self.bias.unsqueeze(1), x.reshape(K, B, -1).to(self.weight.dtype), self.weight.transpose(1, 2))
 
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor) -> Tensor:
+        """``LinearSynapse.of_time_sum`` per member: ``[K, B, out]`` from ``z[K, B, ...]`` (on the CPU
+        member k's product is its standalone model's)."""
+        K, B = z.shape[:2]
+        bias = self.bias * weight_sum
+        if z.device.type == "cpu":
+            return _MemberLinearStaticCPU.apply(z.reshape(K, B, -1).to(self.weight.dtype).contiguous(), self.weight, bias)
+        return torch.baddbmm(bias.unsqueeze(1), z.reshape(K, B, -1).to(self.weight.dtype), self.weight.transpose(1, 2))
+
 
 class MemberConv(nn.Module):
     """K conv3x3+BN synapses as one grouped convolution over ``K*C`` channels (per-member BN statistics)."""
 
     taps = 1
+    sums_over_time = False
 
     def __init__(self, members: int, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -225,6 +236,8 @@ class MemberConv(nn.Module):
 
 class MemberDelayed(nn.Module):
     """K delayed SRM synapses (``DelayedLinear``): weight ``[K, out, in * taps]``, one filter for all."""
+
+    sums_over_time = False
 
     def __init__(self, weight: Tensor, *, in_features: int, delays: tuple[int, ...], tau: float) -> None:
         super().__init__()

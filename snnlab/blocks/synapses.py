@@ -29,6 +29,9 @@ class LinearSynapse(nn.Linear):
     """
 
     taps = 1  # synapses per (pre, post) pair
+    #: Linear in its input at every step: a time-weighted sum of its currents is ``of_time_sum`` of the
+    #: input's (what lets a leaky readout multiply once per sample; ``Readout.reads_time_sum``).
+    sums_over_time = True
 
     @property
     def unwrapped(self) -> nn.Module:
@@ -44,11 +47,18 @@ class LinearSynapse(nn.Linear):
         """The current ``[B, out]`` of a time-constant input ``[B, ...]``."""
         return F.linear(x.reshape(x.shape[0], -1).to(self.weight.dtype), self.weight, self.bias)
 
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor) -> Tensor:
+        """``sum_t c_t (W s_t + b)`` from ``z = sum_t c_t s_t`` (``[B, ...]``) and ``weight_sum = sum_t c_t``:
+        the synapse is linear, so a time-weighted sum of its currents is one product per sample."""
+        bias = None if self.bias is None else self.bias * weight_sum
+        return F.linear(z.reshape(z.shape[0], -1).to(self.weight.dtype), self.weight, bias)
+
 
 class ConvSynapse(nn.Module):
     """A 3x3 convolution (no bias) followed by batch normalisation, over ``[T, B, C, H, W]``."""
 
     taps = 1
+    sums_over_time = False  # batch norm is not linear in a sum over time
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -88,6 +98,8 @@ class DelayedLinear(nn.Module):
     potential's standard deviation at about ``threshold`` (of the neurons it drives) for a
     latency-coded image, so part of the layer fires at initialisation and part stays silent.
     """
+
+    sums_over_time = False  # its currents are delayed traces, not a per-step product
 
     def __init__(
         self,

@@ -210,6 +210,13 @@ class SpikeDropout(nn.Module):
             return self._unchanged(x)
         return self._drop(ctx)
 
+    def passes_through(self) -> bool:
+        """True when this slot's forward is the identity right now: it returns the spikes unchanged and
+        records nothing, so a model may skip materialising them (``SpikingModel`` then fuses a linear
+        readout into the layer). Conservative: only the base class's unscaled inference."""
+        return (not self.sampling and self.inference_scale == 1.0
+                and type(self)._inference is SpikeDropout._inference)
+
     def _inference(self, ctx: LayerContext) -> Tensor:
         """The output when not sampling: the spikes, times the keep probability for ``rescale="none"``."""
         scale = self.inference_scale

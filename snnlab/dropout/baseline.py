@@ -24,6 +24,9 @@ class NoDropout(SpikeDropout):
         if self.p != 0.0:
             raise ValueError(f"p={p} was given with dropout method 'none'; use p=0 or choose a method")
 
+    def passes_through(self) -> bool:
+        return True  # the empty slot, in training and eval alike
+
     def _unchanged(self, x: Tensor) -> Tensor:
         return x  # the empty slot reports no statistics
 

@@ -127,6 +127,16 @@ class MaskedSynapse(nn.Module):
         """The synapse without the mask."""
         return self.inner
 
+    @property
+    def masking(self) -> bool:
+        """Whether a call masks the weight now (its method is sampling); when False the wrapper is the identity."""
+        return self.method.sampling
+
+    @property
+    def sums_over_time(self) -> bool:
+        """The wrapped synapse's, while no mask is drawn (a mask per call is not a sum's product)."""
+        return not self.masking and self.inner.sums_over_time
+
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         w = self.inner.weight if weight is None else weight
         return self.inner(x, weight=self.method.mask_weight(w, x))

@@ -38,6 +38,10 @@ class MemberDropout(nn.Module):
     def key(self) -> str:
         return self.methods[0].key
 
+    def passes_through(self) -> bool:
+        """True when every member's slot is the identity now (``SpikeDropout.passes_through``)."""
+        return all(m.passes_through() for m in self.methods)
+
     def forward(self, ctx: LayerContext) -> Tensor:
         """``[T, K, B, ...]`` spikes after each member's dropout.
 
@@ -99,6 +103,16 @@ class MemberWeightTransform(nn.Module):
     @property
     def unwrapped(self) -> nn.Module:
         return self.inner
+
+    @property
+    def masking(self) -> bool:
+        """Whether any member's wrapper changes its weight now (a wrapper that does not say is taken to)."""
+        return any(p is not p.unwrapped and getattr(p, "masking", True) for p in self.probes)
+
+    @property
+    def sums_over_time(self) -> bool:
+        """The stacked synapse's, while no member's weight is masked."""
+        return not self.masking and self.inner.sums_over_time
 
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         w = self.inner.weight if weight is None else weight

@@ -70,6 +70,11 @@ class SpikingModel(nn.Module):
         self.readout: Readout | None = None
 
     members: int | None = None  # K for a population (tensors [T, K, B, ...]); None for one network
+    #: Let the last hidden layer sum its spikes for a leaky readout in its kernel instead of writing them,
+    #: where its slot is the identity (see ``forward``). Set False to have every layer write its spikes and
+    #: every synapse be called (forward hooks that count events, as ``analysis.energy`` does). Logits and
+    #: gradients are the same either way, bit for bit on CPU.
+    fuse_readout: bool = True
 
     # ---------------------------------------------------------------- construction
     def _assemble(self, blocks: Sequence[SpikingBlock], readout: Readout, seed: int | None) -> None:
@@ -146,6 +151,12 @@ class SpikingModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, classes]`` for a batch of analogue inputs ``x[B, ...]`` in [0, 1].
 
+        When the readout is linear in its input's time-weighted spike sum (``Readout.reads_time_sum``),
+        the last hidden layer's slot is the identity now (``passes_through``: the ``none`` method, or
+        eval) and its neuron sums in a kernel (``sums_in_kernel``: LIF on the CPU), that layer sums its
+        spikes as it makes them and never writes them, unless a recording is active or
+        ``fuse_readout`` is False. The logits and gradients are those of the written spikes, bit for bit.
+
         A NaN or infinite value in ``x`` is a ValueError when ``x`` is on the CPU, and so is a value
         outside [0, 1] with an encoding that needs intensities (``rate``: ``gain*x``; ``latency``); on an
         accelerator neither is checked here (a host sync per step): ``fit``/``evaluate`` check their data once.
@@ -155,8 +166,21 @@ class SpikingModel(nn.Module):
             check_finite("x", x)
         h, static = self._encode(x)
         rec = self._recording
+        last = len(self.blocks) - 1
         for i, (block, nxt) in enumerate(zip(self.blocks, self._next_layers())):
-            h = block(h, recording=rec, static_steps=static if i == 0 else None, next_weight=nxt.synapse.weight)
+            steps = static if i == 0 else None
+            if (i == last and rec is None and self.fuse_readout and self.readout.reads_time_sum
+                    and block.sums_in_kernel(h)):
+                # The readout is linear in the last layer's time-weighted spike sum and that layer's slot is
+                # the identity: the kernel sums the spikes as it makes them (none written), and the readout
+                # multiplies once per sample instead of once per step. Same logits, to rounding.
+                T = steps if steps is not None else h.shape[0]
+                # The weights in float64, cast by the kernel to the current's dtype (h may be float32 data
+                # for a float64 model): the same values the readout's own sum uses.
+                weights = self.readout.time_weights(T, h.new_empty(0, dtype=torch.float64))
+                z = block.time_sum(h, weights, static_steps=steps)
+                return self.readout.from_time_sum(z, T)
+            h = block(h, recording=rec, static_steps=steps, next_weight=nxt.synapse.weight)
         return self.readout(h, recording=rec)
 
     # ---------------------------------------------------------------- recording
