@@ -244,9 +244,9 @@ def test_bench_step_runs_at_tiny_size(tmp_path, capsys) -> None:
     out = tmp_path / "step.json"
     assert main(["bench", "step", *BENCH_TINY, *MODEL_TINY, "--backend", "loop,auto", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "x floor" in printed and "step loop" in printed and "step auto" in printed and "floor (GEMMs)" in printed
+    assert "x floor" in printed and "step loop" in printed and "step auto" in printed and "per-step floor" in printed
     payload = json.loads(out.read_text())
-    assert payload["config"]["sizes"] == [784, 32, 10] and len(payload["rows"]) == 3
+    assert payload["config"]["sizes"] == [784, 32, 10] and len(payload["rows"]) == 4
 
 
 def test_bench_population_runs_at_tiny_size(tmp_path, capsys) -> None:

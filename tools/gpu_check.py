@@ -368,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         log(text)
         for r in frame.itertuples(index=False):
             if r.config == "step":
-                lines.append(f"[step] {r.backend}: {r.ms_per_step:.2f} ms, {r.ratio_to_floor:.2f}x floor (target <= 1.3x)")
-        lines.append(f"[step] floor: {frame.ms_per_step.iloc[-1]:.2f} ms")
+                lines.append(f"[step] {r.backend}: {r.ms_per_step:.2f} ms, {r.ratio_to_floor:.2f}x floor (target <= 1.3x), "
+                             f"{r.ratio_to_per_step_floor:.2f}x per-step floor")
+        for r in frame.itertuples(index=False):
+            if r.config != "step":
+                lines.append(f"[step] {r.config}: {r.ms_per_step:.2f} ms")
         return text
 
     part("step", step, "step.json")
