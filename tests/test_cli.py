@@ -227,7 +227,8 @@ def test_bench_dropout_runs_at_tiny_size_and_writes_json(tmp_path, capsys) -> No
     printed = capsys.readouterr().out
     assert "x none" in printed and "standard" in printed and f"wrote {out}" in printed
     payload = json.loads(out.read_text())
-    assert [r["method"] for r in payload["rows"]] == ["none", "standard"] and payload["meta"]["threads"] == 1
+    assert [r["method"] for r in payload["rows"]] == ["none", "none (spikes written)", "standard"]
+    assert payload["meta"]["threads"] == 1
 
 
 def test_bench_lif_runs_with_workloads_and_impls(tmp_path, capsys) -> None:

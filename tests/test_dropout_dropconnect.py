@@ -159,12 +159,21 @@ def test_convolution_weights_are_masked_per_synapse_with_channel_statistics():
     assert 0.0 < s.spikes_removed < 1.0 and 0.0 < s.silent_fraction < 1.0
 
 
-def test_the_wrapper_says_when_it_masks():
-    """``MaskedSynapse.masking`` follows its method's sampling (a readout may read through it when False)."""
-    d = make_dropout("dropconnect", 0.5, seed=0)
-    wrapped = d.wrap_next(TinySynapse(5, N))
-    assert wrapped.masking
-    d.eval()
-    assert not wrapped.masking
-    with mc_mode(d):
-        assert wrapped.masking
+def test_a_time_sum_through_the_wrapper_uses_one_mask_for_every_step():
+    """``MaskedSynapse.of_time_sum``: the wrapped synapse's, under the mask ``forward`` would draw for the
+    same call (one per call, shared by all steps), with the method's statistics from the spikes."""
+    from snnlab.blocks import LinearSynapse
+
+    torch.manual_seed(0)
+    syn = LinearSynapse(N, 5).double()
+    x = spikes().double()
+    c = torch.rand(T, dtype=torch.float64)
+    d = make_dropout("dropconnect", 0.5, seed=3)
+    wrapped = d.wrap_next(syn)
+    assert wrapped.sums_over_time
+    got = wrapped.of_time_sum(torch.tensordot(c, x, dims=1), c.sum(), spikes=x)
+    stats = d.last_stats
+    d.reseed(3)
+    want = torch.tensordot(c, wrapped(x), dims=1)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert stats is not None and stats.dropped_fraction == d.last_stats.dropped_fraction

@@ -67,13 +67,17 @@ def test_a_population_slot_passes_through_when_every_member_does() -> None:
     assert MemberDropout([make_dropout("none") for _ in range(3)]).train().passes_through()
 
 
-def test_a_member_weight_transform_says_when_it_masks() -> None:
-    """The population's DropConnect wrapper masks while any member's method samples."""
-    methods = [make_dropout("dropconnect", 0.3, seed=k) for k in range(2)]
-    slot = MemberDropout(methods)
-    wrapped = slot.wrap_next(MemberLinear.from_members([LinearSynapse(4, 3) for _ in range(2)]))
-    assert wrapped.masking
-    slot.eval()
-    assert not wrapped.masking
-    methods[1].train()
-    assert wrapped.masking
+def test_a_member_weight_transform_sums_over_time_under_each_members_mask() -> None:
+    """The population's DropConnect wrapper: ``of_time_sum`` is member k's standalone wrapper's, mask included."""
+    torch.manual_seed(0)
+    synapses = [LinearSynapse(4, 3).double() for _ in range(2)]
+    methods = [make_dropout("dropconnect", 0.5, seed=k) for k in range(2)]
+    wrapped = MemberDropout(methods).wrap_next(MemberLinear.from_members(synapses))
+    assert wrapped.sums_over_time
+    x = (torch.rand(6, 2, 5, 4) < 0.4).double()
+    c = torch.rand(6, dtype=torch.float64)
+    got = wrapped.of_time_sum(torch.tensordot(c, x, dims=1), c.sum(), spikes=x)
+    for k, syn in enumerate(synapses):
+        method = make_dropout("dropconnect", 0.5, seed=k)
+        want = method.wrap_next(syn).of_time_sum(torch.tensordot(c, x[:, k], dims=1), c.sum(), spikes=x[:, k])
+        torch.testing.assert_close(got[k], want, rtol=1e-12, atol=1e-12)

@@ -101,19 +101,21 @@ class Readout(nn.Module):
     @property
     def reads_time_sum(self) -> bool:
         """Whether the logits are linear in the input spikes' weighted time sum: a linear synapse
-        (``sums_over_time``: one with ``of_time_sum``; a DropConnect wrapper only while it draws no mask) into a leaky integrator read by its mean, ``mean_t v_t = W (sum_t c_t s_t) + b sum_t c_t``. Then
-        ``from_time_sum`` gives them from ``z = sum_t c_t s_t`` (``time_weights``) alone: one product
-        per sample instead of one per step, and the layer below need not write its spikes."""
+        (``sums_over_time``: one with ``of_time_sum``; DropConnect's wrapper too, its mask drawn once
+        per call for every step) into a leaky integrator read by its mean,
+        ``mean_t v_t = W (sum_t c_t s_t) + b sum_t c_t``. Then ``from_time_sum`` gives them from
+        ``z = sum_t c_t s_t`` (``time_weights``) alone: one product per sample instead of one per
+        step, and the layer below need not write its spikes."""
         return self.logits == "mean" and isinstance(self.neuron, LeakyIntegrator) and self.synapse.sums_over_time
 
     def time_weights(self, steps: int, like: Tensor) -> Tensor:
         """``c[steps]`` of ``reads_time_sum`` (the leaky integrator's mean weights), in ``like``'s dtype and device."""
         return self.neuron.mean_weights(steps, like)
 
-    def from_time_sum(self, z: Tensor, steps: int) -> Tensor:
+    def from_time_sum(self, z: Tensor, steps: int, spikes: Tensor | None = None) -> Tensor:
         """The logits ``[B, classes]`` (``[K, B, classes]`` for a population) from ``z = sum_t c_t s_t``
         (``reads_time_sum`` readouts only: synapses with ``of_time_sum``)."""
-        return self.synapse.unwrapped.of_time_sum(z, self.time_weights(steps, z).sum())
+        return self.synapse.of_time_sum(z, self.time_weights(steps, z).sum(), spikes=spikes)
 
     def forward(self, x: Tensor, *, recording: Recording | None = None) -> Tensor:
         if self.reads_time_sum:
@@ -123,7 +125,7 @@ class Readout(nn.Module):
                 trace = self.neuron.run(self.synapse(x), trace=True).trace if recording.kind == "full" else None
                 recording.capture(self.name, None, trace)
             T = x.shape[0]
-            return self.from_time_sum(time_weighted_sum(x, self.time_weights(T, x)), T)
+            return self.from_time_sum(time_weighted_sum(x, self.time_weights(T, x)), T, spikes=x)
         current = self.synapse(x)
         if self.neuron is None:
             if recording is not None:

@@ -168,14 +168,16 @@ class MemberLinear(nn.Module):
                                                 self.bias)
         return torch.baddbmm(self.bias.unsqueeze(1), x.reshape(K, B, -1).to(self.weight.dtype), self.weight.transpose(1, 2))
 
-    def of_time_sum(self, z: Tensor, weight_sum: Tensor) -> Tensor:
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor, *, spikes: Tensor | None = None,
+                    weight: Tensor | None = None) -> Tensor:
         """``LinearSynapse.of_time_sum`` per member: ``[K, B, out]`` from ``z[K, B, ...]`` (on the CPU
-        member k's product is its standalone model's)."""
+        member k's product is its standalone model's); ``weight`` ``[K, out, in]`` replaces the weights."""
         K, B = z.shape[:2]
+        w = self.weight if weight is None else weight
         bias = self.bias * weight_sum
         if z.device.type == "cpu":
-            return _MemberLinearStaticCPU.apply(z.reshape(K, B, -1).to(self.weight.dtype).contiguous(), self.weight, bias)
-        return torch.baddbmm(bias.unsqueeze(1), z.reshape(K, B, -1).to(self.weight.dtype), self.weight.transpose(1, 2))
+            return _MemberLinearStaticCPU.apply(z.reshape(K, B, -1).to(w.dtype).contiguous(), w, bias)
+        return torch.baddbmm(bias.unsqueeze(1), z.reshape(K, B, -1).to(w.dtype), w.transpose(1, 2))
 
 
 class MemberConv(nn.Module):

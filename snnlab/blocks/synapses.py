@@ -47,11 +47,14 @@ class LinearSynapse(nn.Linear):
         """The current ``[B, out]`` of a time-constant input ``[B, ...]``."""
         return F.linear(x.reshape(x.shape[0], -1).to(self.weight.dtype), self.weight, self.bias)
 
-    def of_time_sum(self, z: Tensor, weight_sum: Tensor) -> Tensor:
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor, *, spikes: Tensor | None = None,
+                    weight: Tensor | None = None) -> Tensor:
         """``sum_t c_t (W s_t + b)`` from ``z = sum_t c_t s_t`` (``[B, ...]``) and ``weight_sum = sum_t c_t``:
-        the synapse is linear, so a time-weighted sum of its currents is one product per sample."""
+        the synapse is linear, so a time-weighted sum of its currents is one product per sample.
+        ``weight`` replaces ``W`` (as in ``forward``); ``spikes`` is for wrappers that keep statistics."""
+        w = self.weight if weight is None else weight
         bias = None if self.bias is None else self.bias * weight_sum
-        return F.linear(z.reshape(z.shape[0], -1).to(self.weight.dtype), self.weight, bias)
+        return F.linear(z.reshape(z.shape[0], -1).to(w.dtype), w, bias)
 
 
 class ConvSynapse(nn.Module):

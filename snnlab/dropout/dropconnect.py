@@ -128,18 +128,21 @@ class MaskedSynapse(nn.Module):
         return self.inner
 
     @property
-    def masking(self) -> bool:
-        """Whether a call masks the weight now (its method is sampling); when False the wrapper is the identity."""
-        return self.method.sampling
-
-    @property
     def sums_over_time(self) -> bool:
-        """The wrapped synapse's, while no mask is drawn (a mask per call is not a sum's product)."""
-        return not self.masking and self.inner.sums_over_time
+        """The wrapped synapse's: one mask per call, shared by every step, keeps it linear in a time sum."""
+        return self.inner.sums_over_time
 
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         w = self.inner.weight if weight is None else weight
         return self.inner(x, weight=self.method.mask_weight(w, x))
+
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor, *, spikes: Tensor | None = None,
+                    weight: Tensor | None = None) -> Tensor:
+        """The wrapped synapse's ``of_time_sum`` under one mask drawn for this call (as ``forward``
+        draws one for all steps); ``spikes`` (``[T, B, ...]``, the spikes summed in ``z``) feed the
+        method's statistics."""
+        w = self.inner.weight if weight is None else weight
+        return self.inner.of_time_sum(z, weight_sum, weight=self.method.mask_weight(w, spikes))
 
 
 __all__ = ["DropConnect", "MaskedSynapse"]

@@ -105,20 +105,26 @@ class MemberWeightTransform(nn.Module):
         return self.inner
 
     @property
-    def masking(self) -> bool:
-        """Whether any member's wrapper changes its weight now (a wrapper that does not say is taken to)."""
-        return any(p is not p.unwrapped and getattr(p, "masking", True) for p in self.probes)
-
-    @property
     def sums_over_time(self) -> bool:
-        """The stacked synapse's, while no member's weight is masked."""
-        return not self.masking and self.inner.sums_over_time
+        """The stacked synapse's (each member's mask is drawn once per call, for every step)."""
+        return self.inner.sums_over_time
 
-    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
-        w = self.inner.weight if weight is None else weight
+    def _masked(self, w: Tensor, x: Tensor | None) -> Tensor:
+        """The K weights ``w[K, ...]``, member k's through member k's wrapper (``x[T, K, ...]``: its spikes)."""
         masked = []
-        for probe, wk, xk in zip(self.probes, w.unbind(0), x.unbind(1)):  # unbind: one backward stack
+        xs = x.unbind(1) if x is not None else [None] * len(self.probes)
+        for probe, wk, xk in zip(self.probes, w.unbind(0), xs):  # unbind: one backward stack
             probe.unwrapped.weight = wk
             masked.append(probe(xk))
             probe.unwrapped.weight = None
-        return self.inner(x, weight=torch.stack(masked))
+        return torch.stack(masked)
+
+    def of_time_sum(self, z: Tensor, weight_sum: Tensor, *, spikes: Tensor | None = None,
+                    weight: Tensor | None = None) -> Tensor:
+        """The stacked synapse's ``of_time_sum`` under each member's mask for this call."""
+        w = self.inner.weight if weight is None else weight
+        return self.inner.of_time_sum(z, weight_sum, weight=self._masked(w, spikes))
+
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        w = self.inner.weight if weight is None else weight
+        return self.inner(x, weight=self._masked(w, x))
