@@ -173,7 +173,7 @@ class SpikingModel(nn.Module):
                     and block.sums_in_kernel(h)):
                 # The readout is linear in the last layer's time-weighted spike sum and that layer's slot is
                 # the identity: the kernel sums the spikes as it makes them (none written), and the readout
-                # multiplies once per sample instead of once per step. Same logits, to rounding.
+                # multiplies once per sample. Both add in the readout's own order: the same logits, bit for bit.
                 T = steps if steps is not None else h.shape[0]
                 # The weights in float64, cast by the kernel to the current's dtype (h may be float32 data
                 # for a float64 model): the same values the readout's own sum uses.
