@@ -413,3 +413,15 @@ def test_start_by_starts_nothing_after_it(tmp_path) -> None:
     assert later.trained == 3 and later.not_started == []
     with pytest.raises(ValueError, match="start_by"):
         run_trials(specs, store, progress=False, start_by=-5.0)
+
+
+def test_the_auto_executor_uses_populations_where_they_pay() -> None:
+    """On a CPU, populations for spiking MLPs only (measured faster per member there); a list with any
+    other network trains trial by trial."""
+    from snnlab.study.runner import CPU_POPULATION_MODELS, populations_pay
+
+    mlps = [TrialSpec(dataset="digits", model="spiking_mlp", seed=s, device="cpu") for s in range(3)]
+    assert CPU_POPULATION_MODELS == ("spiking_mlp",)
+    assert populations_pay(mlps)
+    assert not populations_pay([*mlps, TrialSpec(dataset="digits", model="delayed_snn", device="cpu")])
+    assert not populations_pay([TrialSpec(dataset="digits", model="penalty_snn", device="cpu")])

@@ -361,7 +361,8 @@ def run_trials(
     of at most ``max_population`` members, K chosen from the device's free memory on CUDA; each
     member is stored as its own trial), ``"ray"`` (one task per trial, or per population when
     ``populations`` is True, on the cluster at ``address`` or a local Ray with ``num_cpus``), or
-    ``"auto"`` (``population`` when the specs run on CUDA, ``local`` otherwise). ``trial_fn``
+    ``"auto"`` (``population`` where it pays, ``populations_pay``: on CUDA, and on a CPU for spiking
+    MLPs; ``local`` otherwise). ``trial_fn``
     replaces ``run_trial`` (tests use it to count calls; it forces one trial at a time). A failing
     trial stops the run with its error unless ``keep_going``, in which case it is listed in
     ``report.failed``. Finished trials are skipped, so a killed run resumes per trial.
@@ -454,7 +455,7 @@ def run_trials(
     try:
         with claims:
             if executor == "auto":
-                executor = "population" if todo and trial_fn is None and _on_cuda(todo[0]) else "local"
+                executor = "population" if todo and trial_fn is None and populations_pay(todo) else "local"
             use_populations = executor == "population" or (executor == "ray" and bool(populations))
             if use_populations and trial_fn is not None:
                 raise ValueError("trial_fn trains one trial at a time; it cannot be combined with populations")
@@ -497,10 +498,19 @@ def checkpoint_folder(store: ResultsStore) -> Path:
     return store.path.with_name(f"{store.path.stem}.checkpoints")
 
 
-def _on_cuda(spec: TrialSpec) -> bool:
+CPU_POPULATION_MODELS = ("spiking_mlp",)  # measured faster per member as populations on a CPU (README)
+
+
+def populations_pay(specs: Sequence[TrialSpec]) -> bool:
+    """Whether the ``auto`` executor trains ``specs`` as populations: on CUDA always; on a CPU when every
+    spec is a network measured faster per member there (``CPU_POPULATION_MODELS``: the spiking MLP,
+    1.2x per member at MNIST size and 2x or more at the digits sizes, ``snnlab bench population``)."""
     from snnlab.device import resolve_device
 
-    return resolve_device(spec.device).type == "cuda"
+    device = resolve_device(specs[0].device).type
+    if device == "cuda":
+        return True
+    return device == "cpu" and all(s.model in CPU_POPULATION_MODELS for s in specs)
 
 
 class _NotStarted(Exception):
