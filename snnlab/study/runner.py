@@ -22,6 +22,7 @@ their last finished epoch (same members, same result bit for bit) instead of fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -475,6 +476,8 @@ def run_trials(
                     run_populations(groups, train_population, data_root=data_root, progress=progress,
                                     on_result=on_result, on_error=on_error, take=take, desc=f"trials{stored}",
                                     checkpoints=str(checkpoints))
+                    with contextlib.suppress(OSError):  # the folder, once no population left a checkpoint in it
+                        checkpoints.rmdir()
                 else:
                     run_ray(claimed(groups), train_population, address=address, num_cpus=num_cpus,
                             data_root=data_root, progress=progress, on_result=on_result, on_error=on_error,
