@@ -175,9 +175,9 @@ class SpikingModel(nn.Module):
                 # the identity: the kernel sums the spikes as it makes them (none written), and the readout
                 # multiplies once per sample. Both add in the readout's own order: the same logits, bit for bit.
                 T = steps if steps is not None else h.shape[0]
-                # The weights in float64, cast by the kernel to the current's dtype (h may be float32 data
-                # for a float64 model): the same values the readout's own sum uses.
-                weights = self.readout.time_weights(T, h.new_empty(0, dtype=torch.float64))
+                # In the model's dtype (the readout weight's), not the input's: h may be float32 data for a
+                # float64 model; the readout's own sum uses the same values (its spikes are in that dtype).
+                weights = self.readout.time_weights(T, self.readout.synapse.weight)
                 z = block.time_sum(h, weights, static_steps=steps)
                 return self.readout.from_time_sum(z, T)
             h = block(h, recording=rec, static_steps=steps, next_weight=nxt.synapse.weight)
