@@ -64,6 +64,20 @@ def test_a_time_limit_stops_the_run_and_a_rerun_goes_on(cfg) -> None:
     assert train_comparison(cfg, log=lambda line: None).complete
 
 
+def test_without_its_own_start_limit_an_early_stop_is_reported_as_the_time_limit() -> None:
+    """The start limit defaults to the time limit but is kept on the wall clock: when it is passed a moment
+    before the monotonic deadline, the run has still stopped for its time limit (CI once saw the other text)."""
+    import time
+
+    from snnlab.study.campaign import StageReport, _why
+
+    stage = StageReport("learning rates", 1, 0)
+    later, past = time.perf_counter() + 60.0, time.time() - 1.0
+    assert _why(stage, later, past, own_start_limit=False) == "time limit reached"
+    assert _why(stage, later, past, own_start_limit=True).startswith("start limit reached")
+    assert _why(stage, time.perf_counter() - 1.0, past, own_start_limit=True) == "time limit reached"
+
+
 def test_bad_arguments_are_named(cfg) -> None:
     with pytest.raises(ValueError, match="workers"):
         train_comparison(cfg, workers=0)

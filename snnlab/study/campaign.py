@@ -130,18 +130,19 @@ def train_comparison(
             raise ValueError(f"start_limit={start_limit:g} is after time_limit={time_limit:g}; allowed: "
                              "0 <= start_limit <= time_limit")
     start_after = start_limit if start_limit is not None else time_limit
-    start_by = None if start_after is None else time.time() + start_after
+    t0, wall0 = time.perf_counter(), time.time()  # both limits count from the same instant
+    start_by = None if start_after is None else wall0 + start_after
+    deadline = None if time_limit is None else t0 + time_limit
+    own_start_limit = start_limit is not None and start_limit != time_limit
     designs = select_settings(cfg.comparison_designs(), settings)
     store = cfg.store()
-    t0 = time.perf_counter()
-    deadline = None if time_limit is None else t0 + time_limit
     reports: list[StageReport] = []
 
     stage1 = [s for d in designs for s in cmp.lr_specs(d, cfg.network_spec)]
     first = _run_stage(STAGES[0], stage1, cfg, workers, deadline, start_by, executor, max_population, log)
     reports.append(first)
     if not first.complete:
-        return CampaignReport(reports, _why(first, deadline, start_by), time.perf_counter() - t0)
+        return CampaignReport(reports, _why(first, deadline, start_by, own_start_limit), time.perf_counter() - t0)
     frame1 = store.frame()
     lrs = {k: v for d in designs for k, v in cmp.select_lr(frame1, d, cfg.network_spec).items()}
     for setting, lr in lrs.items():
@@ -149,15 +150,17 @@ def train_comparison(
     stage2 = [s for d in designs for s in cmp.condition_specs(d, cfg.network_spec, lrs)]
     second = _run_stage(STAGES[1], stage2, cfg, workers, deadline, start_by, executor, max_population, log)
     reports.append(second)
-    return CampaignReport(reports, None if second.complete else _why(second, deadline, start_by),
+    return CampaignReport(reports, None if second.complete else _why(second, deadline, start_by, own_start_limit),
                           time.perf_counter() - t0)
 
 
-def _why(stage: StageReport, deadline: float | None, start_by: float | None) -> str:
+def _why(stage: StageReport, deadline: float | None, start_by: float | None, own_start_limit: bool) -> str:
+    """Why a stage ended incomplete. Without a start limit of its own the start limit is the time limit,
+    so passing it is reported as the time limit (the two clocks may disagree by microseconds)."""
     if deadline is not None and time.perf_counter() >= deadline:
         return "time limit reached"
     if start_by is not None and time.time() >= start_by:
-        return "start limit reached (nothing new starts after it)"
+        return "start limit reached (nothing new starts after it)" if own_start_limit else "time limit reached"
     if stage.failed:
         return f"{len(stage.failed)} trial(s) failed in stage {stage.name!r}: {stage.failed[0]}"
     return f"stage {stage.name!r} has trials claimed by another process"
