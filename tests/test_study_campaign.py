@@ -64,6 +64,36 @@ def test_a_time_limit_stops_the_run_and_a_rerun_goes_on(cfg) -> None:
     assert train_comparison(cfg, log=lambda line: None).complete
 
 
+@pytest.mark.slow
+def test_a_worker_stopped_at_the_time_limit_leaves_no_leaked_semaphore(tmp_path) -> None:
+    """A worker killed mid-trial used to leave a semaphore behind, and Python's resource tracker printed
+    a warning after the CLI's last line. The worker now leaves through SystemExit, so its finalizers run."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "snnlab", "trials", "--profile", "smoke", "--device", "cpu", "--time-limit", "9",
+            "--store", str(tmp_path / "s.sqlite"), "--data-root", str(tmp_path / "data")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr  # stopped by its time limit, a rerun goes on
+    assert "time limit reached" in done.stdout
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_sigterm_in_a_worker_becomes_a_system_exit() -> None:
+    import signal
+
+    from snnlab.study.campaign import _exit_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            _exit_on_sigterm(signal.SIGTERM, None)
+        assert stop.value.code == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # a second one cannot break the clean-up
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_without_its_own_start_limit_an_early_stop_is_reported_as_the_time_limit() -> None:
     """The start limit defaults to the time limit but is kept on the wall clock: when it is passed a moment
     before the monotonic deadline, the run has still stopped for its time limit (CI once saw the other text)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -218,12 +219,17 @@ def _run_workers(args: tuple[Any, ...], workers: int, deadline: float | None, lo
         failed.extend(outcome["failed"])
         log(f"  worker {outcome['pid']}: {outcome['trained']} trained, {len(outcome['failed'])} failed, "
             f"{outcome['seconds']:.0f} s" + (f" ({outcome['error']})" if outcome.get("error") else ""))
+    stopped: set[int | None] = set()
     for proc in procs:
         if proc.is_alive():
+            stopped.add(proc.pid)
             proc.terminate()  # its finished trials are stored; its claims are taken over by the next run
     for proc in procs:
         proc.join(timeout=10)
-        if proc.pid not in reported and proc.exitcode not in (0, None, -15):  # -15: stopped at the time limit
+        if proc.is_alive():  # it did not stop within 10 s of SIGTERM
+            proc.kill()
+            proc.join(timeout=10)
+        if proc.pid not in reported and proc.pid not in stopped and proc.exitcode not in (0, None):
             failed.append(f"worker process {proc.pid} ended with exit code {proc.exitcode} before reporting "
                           "(its claims are taken over by the next run)")
     queue.close()
@@ -232,7 +238,17 @@ def _run_workers(args: tuple[Any, ...], workers: int, deadline: float | None, lo
 
 
 def _worker_main(queue: Any, *args: Any) -> None:
-    queue.put(_worker(*args))
+    # Stopped at the time limit (SIGTERM): leave through SystemExit, so that the process's finalizers run and
+    # the semaphores it created (tqdm's lock, for one) are released, not reported as leaked at shutdown.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    outcome = _worker(*args)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # done: a stop now would only interrupt the exit's own clean-up
+    queue.put(outcome)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a second signal must not interrupt the clean-up
+    raise SystemExit(128 + signum)
 
 
 def _worker(spec_json: list[str], store_path: str, data_root: str, executor: str,
