@@ -6,11 +6,17 @@ import pytest
 import torch
 
 from snnlab.functional.srm import (
+    SPARSE_INPUT_DENSITY,
     FirstSpikeParams,
     FirstSpikeState,
+    delayed_potential,
+    delayed_traces,
+    fire_once_by_cumprod,
+    fire_once_by_steps,
     first_spike_initial_state,
     first_spike_step,
     first_spikes,
+    sparse_input_pays,
     srm_kernel,
     srm_kernel_matrix,
 )
@@ -89,3 +95,61 @@ def test_delayed_traces_filter_each_input_with_each_delay():
         kern = srm_kernel(t.view(-1, 1) - t.view(1, -1) - d, tau)  # [t, t']
         want = torch.einsum("ts,sbci->tbci", kern, spikes)
         assert torch.allclose(y[..., k::len(delays)], want, atol=1e-12)
+
+
+def test_fire_once_by_steps_equals_the_cumprod_form() -> None:
+    """The CPU's step product and the GPU's cumprod: the same spikes exactly, gradients to rounding."""
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(15, 3, 9, generator=g, dtype=torch.float64)
+    h = Surrogate("fast_sigmoid", 5.0)(v - 0.8).requires_grad_()
+    a, b = fire_once_by_steps(h), fire_once_by_cumprod(h)
+    assert torch.equal(a, b) and a.sum() > 0 and (a.sum(0) <= 1).all()
+    w = torch.randn(15, 3, 9, generator=g, dtype=torch.float64)
+    (ga,), (gb,) = torch.autograd.grad((a * w).sum(), [h]), torch.autograd.grad((b * w).sum(), [h])
+    assert torch.allclose(ga, gb, rtol=1e-10, atol=1e-12) and ga.abs().sum() > 0
+
+
+def _reference_potential(spikes: torch.Tensor, weight: torch.Tensor, delays, tau) -> torch.Tensor:
+    y = delayed_traces(spikes, delays, tau, dtype=weight.dtype)
+    return (y.reshape(-1, y.shape[-1]) @ weight.t()).view(*spikes.shape[:-1], weight.shape[0])
+
+
+@pytest.mark.parametrize("density", [0.02, 0.5])  # the gather path, the weight-first GEMM path
+@pytest.mark.parametrize("shape,delays", [((25, 6, 40), (0, 1, 2, 3)), ((5, 2, 3, 7), (2, 0, 9)),
+                                          ((1, 4, 3), (0,)), ((6, 4, 5), (1, 3))])
+def test_delayed_potential_is_the_traces_times_the_weight(density, shape, delays) -> None:
+    """Same values and weight gradients as filtering every input then one GEMM, on both of its paths,
+    for extra batch dims, a delay past the window, a single step; spike values other than 1 count."""
+    g = torch.Generator().manual_seed(2)
+    spikes = (torch.rand(shape, generator=g, dtype=torch.float64) < density) * \
+        torch.rand(shape, generator=g, dtype=torch.float64).add(0.5)
+    weight = torch.randn(7, shape[-1] * len(delays), generator=g, dtype=torch.float64, requires_grad=True)
+    if spikes.numel() >= 1000:  # large enough for the realised density to be on the drawn side of the cut
+        assert sparse_input_pays(spikes) == (density < SPARSE_INPUT_DENSITY)
+    got, want = delayed_potential(spikes, weight, delays, 1.5), _reference_potential(spikes, weight, delays, 1.5)
+    assert got.shape == want.shape == (*shape[:-1], 7)
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    probe = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    (g_got,), (g_want,) = (torch.autograd.grad((x * probe).sum(), [weight]) for x in (got, want))
+    assert torch.allclose(g_got, g_want, rtol=1e-10, atol=1e-12)
+
+
+def test_delayed_potential_passes_a_gradient_to_spikes_that_need_one() -> None:
+    """Spikes that need a gradient (a hidden layer's, under a surrogate) take the dense path, whose
+    gradient is non-zero where no spike is; the gather path would give none there."""
+    g = torch.Generator().manual_seed(3)
+    spikes = (torch.rand(9, 3, 10, generator=g, dtype=torch.float64) < 0.01).double().requires_grad_()
+    weight = torch.randn(4, 20, generator=g, dtype=torch.float64)
+    assert not sparse_input_pays(spikes)
+    (got,) = torch.autograd.grad(delayed_potential(spikes, weight, (0, 2), 2.0).sum(), [spikes])
+    (want,) = torch.autograd.grad(_reference_potential(spikes, weight, (0, 2), 2.0).sum(), [spikes])
+    assert torch.allclose(got, want, atol=1e-12) and (got[spikes.detach() == 0] != 0).any()
+
+
+def test_sparse_input_pays_only_for_few_spikes_without_gradient() -> None:
+    few = torch.zeros(25, 8, 100)
+    few[3, :, :10] = 1.0  # 0.4% non-zero
+    assert sparse_input_pays(few)
+    assert not sparse_input_pays(torch.ones(25, 8, 100))
+    assert not sparse_input_pays(few.clone().requires_grad_())
+    assert not sparse_input_pays(torch.zeros(0, 8, 100))

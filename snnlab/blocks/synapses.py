@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlab.functional.srm import delayed_traces
+from snnlab.functional.srm import delayed_potential
 from snnlab.neurons.protocol import check_sequence
 from snnlab.validation import check_float, check_int
 
@@ -151,8 +151,7 @@ class DelayedLinear(nn.Module):
                 f"this synapse takes in_features={self.in_features}"
             )
         w = self.weight if weight is None else weight
-        y = delayed_traces(spikes, self.delays, self.tau, dtype=w.dtype)  # [T, ..., in*K]
-        return (y.reshape(-1, y.shape[-1]) @ w.t()).view(*spikes.shape[:-1], self.out_features)
+        return delayed_potential(spikes, w, self.delays, self.tau)
 
     def static(self, x: Tensor) -> Tensor:
         raise ValueError("a delayed SRM synapse needs input spikes over time; it cannot take a direct (static) input")

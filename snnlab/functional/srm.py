@@ -1,7 +1,8 @@
 """The spike-response model of Lyu & Yin: the SRM kernel, delayed-synapse filtering, first-spike firing.
 
 ``srm_kernel`` is the postsynaptic potential of one input spike; ``srm_kernel_matrix`` stacks it for
-every delay as a causal Toeplitz filter (one matmul instead of a time loop); ``first_spike_step``
+every delay as a causal Toeplitz filter (one matmul instead of a time loop); ``delayed_potential``
+computes a delayed synapse's potential from sparse input spikes without the dense traces; ``first_spike_step``
 is one step of the fire-once rule and ``first_spikes`` the same over a whole trace at once.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from snnlab.functional.surrogate import Surrogate
@@ -49,6 +51,60 @@ def delayed_traces(spikes: Tensor, delays: tuple[int, ...], tau: float, *, dtype
     return y.permute(1, 2, 3, 0).reshape(*spikes.shape[:-1], n_in * K)
 
 
+# Below this fraction of non-zero inputs the gather-sum path of ``delayed_potential`` beats the dense
+# Toeplitz-then-GEMM path on a CPU (measured: 9x forward, 7.5x forward+backward at 1% for the paper's
+# 784-800 layer, T=25; a latency-coded image is about 1%; a rate-coded one at 20% stays dense).
+SPARSE_INPUT_DENSITY = 0.05
+
+
+def sparse_input_pays(spikes: Tensor) -> bool:
+    """Whether ``delayed_potential`` takes the gather-sum path for these spikes: on a CPU (counting the
+    non-zeros is free there, a host sync on a GPU), when no gradient is needed for the spikes
+    themselves (a surrogate gradient is non-zero where no spike is), and when at most
+    ``SPARSE_INPUT_DENSITY`` of them are non-zero."""
+    if spikes.device.type != "cpu" or spikes.requires_grad or spikes.numel() == 0:
+        return False
+    return int(torch.count_nonzero(spikes)) <= SPARSE_INPUT_DENSITY * spikes.numel()
+
+
+def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float) -> Tensor:
+    """The potential a delayed SRM synapse drives: ``spikes [T, n..., in]``, ``weight [out, in * K]`` ->
+    ``[T, n..., out]``, ``v(t) = sum_{i,k} w[:, i*K+k] sum_t' sigma(t - t' - delays[k]) s(t', i)``.
+
+    The same sum as ``delayed_traces`` followed by the weight's GEMM, in the cheaper order: the weight
+    first (what each input sends through each delayed connection), then each delay's shift, then one
+    ``[T, T]`` filter for the kernel, so no ``[T, n, in * K]`` trace tensor is built. Sparse input
+    (``sparse_input_pays``: a latency-coded image has one spike per input at most) is gathered
+    instead of multiplied, at a cost that grows with the number of spikes, not with ``T * in``.
+    """
+    T, n_in = spikes.shape[0], spikes.shape[-1]
+    out = weight.shape[0]
+    flat = spikes.reshape(-1, n_in)  # [T*n, in], row t*n + b
+    n = flat.shape[0] // T
+    K = len(delays)
+    arriving = torch.zeros(T * n, out, dtype=weight.dtype, device=spikes.device)
+    if sparse_input_pays(spikes):
+        rows, cols = flat.nonzero(as_tuple=True)  # row-major: sorted by row
+        values = flat[rows, cols].to(weight.dtype)
+        offsets = torch.zeros(T * n, dtype=torch.long, device=spikes.device)
+        offsets[1:] = torch.bincount(rows, minlength=T * n).cumsum(0)[:-1]
+        table = weight.t().contiguous()  # [in*K, out]: row i*K + k is input i's k-th delayed connection
+        for k, d in enumerate(delays):  # sent at step t, arriving at t + d; arriving at T or later is never seen
+            if d < T:
+                used = len(cols) if d == 0 else int(offsets[(T - d) * n])  # non-zeros of the rows sent before T - d
+                arriving[d * n:] += F.embedding_bag(cols[:used] * K + k, table, offsets[: (T - d) * n], mode="sum",
+                                                    per_sample_weights=values[:used])
+    else:
+        by_delay = weight.view(out, n_in, K).permute(1, 2, 0).reshape(n_in, K * out)  # [in, K*out]
+        sent = (flat.to(weight.dtype) @ by_delay).view(T * n, K, out)
+        for k, d in enumerate(delays):
+            if d < T:
+                arriving[d * n:] += sent[: (T - d) * n, k]
+    steps = torch.arange(T, dtype=weight.dtype, device=spikes.device)
+    kernel = srm_kernel(steps.view(T, 1) - steps.view(1, T), tau)  # [T, T]: sigma(t - t'')
+    return (kernel @ arriving.view(T, -1)).view(*spikes.shape[:-1], out)
+
+
 class FirstSpikeParams(NamedTuple):
     """Parameters of the fire-once rule: the threshold and the surrogate used for its gradient."""
 
@@ -76,9 +132,25 @@ def first_spike_step(v: Tensor, state: FirstSpikeState, params: FirstSpikeParams
 def first_spikes(v: Tensor, params: FirstSpikeParams) -> Tensor:
     """First-crossing spikes of a whole trace ``v[T, ...]``: ``H(v_t - theta) * prod_{t'<t} (1 - H(v_t' - theta))``.
 
-    The vectorised form of a loop of ``first_spike_step`` (a cumulative product instead of T steps).
+    The whole-trace form of a loop of ``first_spike_step``: the surrogate is applied to all steps at once.
     """
     h = params.surrogate(v - params.threshold)
+    return fire_once_by_steps(h) if h.device.type == "cpu" else fire_once_by_cumprod(h)
+
+
+def fire_once_by_cumprod(h: Tensor) -> Tensor:
+    """``h[t] * prod_{t'<t} (1 - h[t'])`` over dim 0 with ``torch.cumprod``: one kernel (a GPU's form)."""
     alive = torch.cumprod(1.0 - h, dim=0)  # alive[t] = 1 while no crossing at <= t
-    before = torch.cat([torch.ones_like(alive[:1]), alive[:-1]])
-    return h * before
+    return h * torch.cat([torch.ones_like(alive[:1]), alive[:-1]])
+
+
+def fire_once_by_steps(h: Tensor) -> Tensor:
+    """The same product as ``fire_once_by_cumprod``, one step at a time (a CPU's form): the same values,
+    multiplied in the same order, and about 5x faster forward and 11x faster forward+backward on a CPU,
+    where cumprod's backward was the slowest part of a ``delayed_snn`` training step."""
+    spikes = []
+    alive = torch.ones_like(h[0])  # 1 while no crossing before t
+    for h_t in h.unbind(0):
+        spikes.append(h_t * alive)
+        alive = alive * (1.0 - h_t)
+    return torch.stack(spikes)

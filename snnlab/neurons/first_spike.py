@@ -17,7 +17,7 @@ class FirstSpike(StepNeuron):
 
     Its input is the membrane potential itself (an SRM synapse, ``snnlab.blocks.DelayedLinear``,
     computes it), so the membrane trace is the input and nothing is reset after the spike.
-    ``run`` uses the vectorised ``first_spikes`` (a cumulative product); the step form is its
+    ``run`` uses the whole-trace ``first_spikes`` (a running product); the step form is its
     reference. The trace is handed over for ``mean=True`` (``running_mean = False``).
     """
 
