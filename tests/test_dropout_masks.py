@@ -15,6 +15,7 @@ from snnlab.dropout.masks import (
     apply_mask,
     drop_affine,
     drop_threshold,
+    count_stats,
     keep_mask,
     mask_stats,
 )
@@ -111,3 +112,26 @@ def test_mask_stats_empty_denominators_are_nan():
     x = torch.zeros(2, 1, 3)
     s = mask_stats("temporal", 0.0, x, torch.ones(1, 1, 3), x)
     assert s.dropped_fraction == 0.0 and math.isnan(s.spikes_removed) and math.isnan(s.silent_fraction)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.0 / 0.7])
+@pytest.mark.parametrize("case", ["mixed", "all kept and firing", "all dropped", "silent"])
+def test_count_stats_equal_mask_stats_of_the_spikes_they_count(case, scale) -> None:
+    """From the counts of 0/1 spikes and a mask held over the window (its kept value in place of 1),
+    the same statistics as from the spikes themselves, edge cases included (NaN where mask_stats has it)."""
+    g = torch.Generator().manual_seed(4)
+    T, shape = 7, (5, 9)
+    x = (torch.rand(T, *shape, generator=g) < 0.3).float()
+    keep = (torch.rand(shape, generator=g) > 0.3).float()
+    if case == "all kept and firing":
+        x, keep = torch.ones(T, *shape), torch.ones(shape)
+    elif case == "all dropped":
+        keep = torch.zeros(shape)
+    elif case == "silent":
+        x = torch.zeros(T, *shape)
+    want = mask_stats("m", 0.3, x, keep.unsqueeze(0), x * keep * scale)
+    got = count_stats("m", 0.3, x.sum(0), T, keep * scale)
+    for field in ("dropped_fraction", "spikes_removed", "silent_fraction", "out_mean", "out_min", "out_max"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-6), field
+

@@ -579,3 +579,32 @@ def test_synaptic_takes_an_integer_weight():
     a = make_dropout("synaptic", P, seed=0)
     b = make_dropout("synaptic", P, seed=0)
     assert torch.equal(a(LayerContext(x, weight=weight)), b(LayerContext(x, weight=weight.float())))
+
+
+@pytest.mark.parametrize("name,options", [("synaptic", {}), ("synaptic", {"favor": "drop"}), ("activity", {}),
+                                          ("activity", {"rescale": "none"})])
+def test_shaped_time_sums_get_the_probabilities_and_mask_the_spikes_would_get(name, options) -> None:
+    """Scores from spike counts (activity) or weights (synaptic) equal the spikes' scores exactly, so
+    the probabilities and the mask drawn from the same generator are the same."""
+    x = spikes(seed=3)
+    weight = torch.randn(x.shape[2], 12, generator=torch.Generator().manual_seed(0))
+    w = torch.linspace(0.2, 1.0, x.shape[0])
+    drop = make_dropout(name, P, seed=7, **options).train()
+    assert drop.drops_time_sum()
+    written = torch.tensordot(w, drop(LayerContext(x, weight=weight)), dims=1)
+    q, stats = drop.last_probabilities.clone(), drop.last_stats
+    drop.reseed(7)
+    summed = drop.drop_time_sum(torch.tensordot(w, x, dims=1), x.sum(0), x.shape[0], weight)
+    assert torch.equal(drop.last_probabilities, q)
+    assert drop.last_step_probabilities.shape == x.shape
+    torch.testing.assert_close(summed, written, rtol=1e-6, atol=1e-6)
+    assert drop.last_stats.spikes_removed == stats.spikes_removed
+
+
+def test_membrane_causal_and_per_step_shaped_masks_do_not_drop_a_time_sum() -> None:
+    for drop in (make_dropout("membrane", P), make_dropout("activity", P, window="causal"),
+                 make_dropout("synaptic", P, per_step=True)):
+        assert not drop.train().drops_time_sum()
+        with pytest.raises((ValueError, NotImplementedError)):
+            drop.drop_time_sum(torch.zeros(2, 3), torch.zeros(2, 3), 4, torch.zeros(3, 2))
+

@@ -49,3 +49,22 @@ def test_conv_inputs_get_a_mask_per_sample_channel_and_position():
     out = make_dropout("temporal", P, seed=0)(LayerContext(x))
     assert torch.equal(out, out[:1].expand_as(out))
     assert not torch.equal(out[0], out[0, :, :, :1, :1].expand_as(out[0]))
+
+
+@pytest.mark.parametrize("rescale", ["inverted", "none"])
+def test_a_time_sum_gets_the_mask_the_spikes_would_get(rescale) -> None:
+    """``drop_time_sum`` draws the mask ``forward`` would from the same generator and applies it to the
+    time sum: sum_t w_t (m s_t) = m sum_t w_t s_t; the statistics from the counts equal the spikes'."""
+    x = spikes(seed=2)
+    w = torch.linspace(0.2, 1.0, x.shape[0])
+    drop = make_dropout("temporal", P, rescale=rescale, seed=11).train()
+    assert drop.drops_time_sum()
+    written = torch.tensordot(w, drop(LayerContext(x)), dims=1)
+    stats = drop.last_stats
+    drop.reseed(11)
+    summed = drop.drop_time_sum(torch.tensordot(w, x, dims=1), x.sum(0), x.shape[0], None)
+    torch.testing.assert_close(summed, written, rtol=1e-6, atol=1e-6)
+    assert drop.last_stats.spikes_removed == stats.spikes_removed
+    assert drop.last_stats.dropped_fraction == stats.dropped_fraction
+    assert not drop.eval().drops_time_sum() and not make_dropout("temporal", 0.0).train().drops_time_sum()
+

@@ -355,6 +355,62 @@ def test_the_fused_readout_changes_nothing_but_the_work(sizes, encoding, dtype, 
         calls.clear()
 
 
+@pytest.mark.parametrize("method,options", [("temporal", {}), ("temporal", {"rescale": "none"}), ("synaptic", {}),
+                                            ("synaptic", {"favor": "drop"}), ("activity", {}),
+                                            ("activity", {"rescale": "none"})])
+@pytest.mark.parametrize("sizes", [[64, 48, 10], [64, 40, 24, 10]], ids=["static", "sequence"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_mask_held_over_the_window_is_applied_to_the_fused_sum(method, options, sizes, dtype, monkeypatch) -> None:
+    """A slot whose mask is one per (sample, neuron) for the window and drawn from spike counts and
+    weights at most (``drops_time_sum``) lets the last layer's kernel sum its spikes: the same mask from
+    the same generator (the same statistics and probabilities), and logits and gradients equal to the
+    written spikes' up to the rounding of scaling after the sum instead of before (exact without scaling)."""
+    from snnlab.blocks import SpikingBlock
+    from snnlab.neurons.lif_kernels import kernel_status
+
+    if kernel_status("cpu").backend != "c":
+        pytest.skip("the C LIF kernel is not available here")
+    calls = []
+    original = SpikingBlock.time_sum
+    monkeypatch.setattr(SpikingBlock, "time_sum", lambda self, *a, **k: calls.append(self.name) or original(self, *a, **k))
+    x = torch.rand(16, 64, generator=torch.Generator().manual_seed(1))
+    model = SpikingMLP(sizes, T=12, dropout=method, p=0.3, dropout_options=options, seed=3).to(dtype).train()
+    runs = []
+    for record in (False, True):
+        model.reseed(3)
+        logits, grads = _logits_and_grads(model, x, record=record)
+        slot = model.blocks[-1].dropout
+        runs.append((logits, grads, slot.last_stats, getattr(slot, "last_probabilities", None)))
+    assert calls == [model.blocks[-1].name]  # fused once, then written under the recording
+    (la, ga, sa, qa), (lb, gb, sb, qb) = runs
+    exact = options.get("rescale") == "none"
+    tol = {} if exact else {"rtol": 1e-5 if dtype == torch.float32 else 1e-12, "atol": 1e-6 if dtype == torch.float32 else 1e-13}
+    for a, b in zip([la, *ga], [lb, *gb]):
+        if exact:
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, **tol)
+    assert sa.dropped_fraction == sb.dropped_fraction and sa.spikes_removed == sb.spikes_removed
+    assert sa.silent_fraction == sb.silent_fraction and sa.out_max == pytest.approx(sb.out_max, rel=1e-6)
+    assert sa.out_mean == pytest.approx(sb.out_mean, rel=1e-5) and sa.out_min == sb.out_min
+    assert 0 < sa.dropped_fraction < 1 and sa.spikes_removed > 0
+    if qa is not None:
+        assert torch.equal(qa, qb)
+
+
+@pytest.mark.parametrize("method,options", [("membrane", {}), ("standard", {}), ("temporal", {"p": 0.0}),
+                                            ("activity", {"window": "causal"}), ("synaptic", {"per_step": True})])
+def test_masks_a_time_sum_cannot_give_keep_the_spikes_written(method, options, monkeypatch) -> None:
+    """The membrane (not summed by the kernel), per-step masks, causal scores, and p=0 (its own path)."""
+    from snnlab.blocks import SpikingBlock
+
+    monkeypatch.setattr(SpikingBlock, "time_sum", lambda *a, **k: pytest.fail("fused where it cannot be"))
+    p = options.pop("p", 0.3)
+    model = SpikingMLP([64, 32, 10], T=6, seed=0, dropout=method, p=p, dropout_options=options).train()
+    assert not model.blocks[-1].dropout.drops_time_sum()
+    model(torch.rand(3, 64)).sum().backward()
+
+
 @pytest.mark.parametrize("case", ["sampling dropout", "rate readout", "loop backend", "penalty neuron", "switched off"])
 def test_the_readout_is_not_fused_where_it_cannot_be(case, monkeypatch) -> None:
     from snnlab.blocks import SpikingBlock

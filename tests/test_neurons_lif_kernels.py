@@ -325,6 +325,24 @@ def test_summed_kernel_is_independent_of_the_thread_count(needs_c):
         assert torch.equal(z, outs[0][0]) and torch.equal(g, outs[0][1])
 
 
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_summed_kernel_counts_the_spikes_it_does_not_write(needs_c, static, dtype):
+    """``counts`` receives sum_t s_t of the same spikes the sum is over, and changes nothing else."""
+    shape, steps = (3, 301), 9
+    x, _, _ = _inputs(shape if static else (steps, *shape), dtype)
+    w = torch.rand(steps, generator=torch.Generator().manual_seed(1), dtype=dtype) + 0.1
+    counts = torch.full(shape, -1.0, dtype=dtype)
+    z = lif_kernels.lif_kernel_summed(x, w, 0.9, 1.0, steps=steps if static else None, counts=counts)
+    seq = x.unsqueeze(0).expand(steps, *shape) if static else x
+    spikes, _ = lif_kernels.lif_kernel(seq, 0.9, 1.0)
+    assert torch.equal(counts, spikes.sum(0)) and counts.max() > 1
+    assert torch.equal(z, lif_kernels.lif_kernel_summed(x, w, 0.9, 1.0, steps=steps if static else None))
+    for bad in (torch.empty(3, 300, dtype=dtype), torch.empty(shape, dtype=torch.float16), torch.empty(301, 3, dtype=dtype).t()):
+        with pytest.raises(ValueError, match="counts must be a contiguous CPU tensor of shape"):
+            lif_kernels.lif_kernel_summed(x, w, 0.9, 1.0, steps=steps if static else None, counts=bad)
+
+
 def test_summed_kernel_rejects_what_it_cannot_do(needs_c):
     x = torch.rand(5, 2, 3)
     with pytest.raises(ValueError, match=r"weights must be a tensor of shape \(5,\)"):

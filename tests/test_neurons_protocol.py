@@ -218,5 +218,8 @@ def test_step_neurons_sum_their_outputs_over_time_after_running():
     torch.testing.assert_close(n.run_summed(x, w), torch.tensordot(w, n.run(x).spikes, dims=1), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(n.run_summed(x[0], w, steps=6),
                                torch.tensordot(w, n.run_static(x[0], 6).spikes, dims=1), rtol=1e-12, atol=1e-12)
+    counts = torch.empty(3, 4, dtype=torch.float64)
+    n.run_summed(x, w, counts=counts)
+    assert torch.equal(counts, n.run(x).spikes.sum(0))
     with pytest.raises(ValueError, match="no outputs to sum"):
         LeakyIntegrator(0.9).run_summed(x, w)

@@ -8,6 +8,7 @@ knows which method sits in the slot.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -60,16 +61,24 @@ class SpikingBlock(nn.Module):
         return y
 
     def sums_in_kernel(self, x: Tensor) -> bool:
-        """Whether ``time_sum(x, ...)`` skips the spikes: the slot is the identity now (``passes_through``),
-        no pooling follows, and the neuron sums its spikes over time in a kernel for ``x``'s device."""
-        return self.pool is None and self.dropout.passes_through() and self.neuron.sums_in_kernel(x)
+        """Whether ``time_sum(x, ...)`` skips the spikes: the slot is the identity now (``passes_through``)
+        or drops whole units for the window from what a kernel gives (``drops_time_sum``), no pooling
+        follows, and the neuron sums its spikes over time in a kernel for ``x``'s device."""
+        return (self.pool is None and (self.dropout.passes_through() or self.dropout.drops_time_sum())
+                and self.neuron.sums_in_kernel(x))
 
     def time_sum(self, x: Tensor, weights: Tensor, *, static_steps: int | None = None) -> Tensor:
-        """The layer's output spikes summed over time with ``weights[T]``, ``[B, ...]``, without writing
-        them (the neuron's ``run_summed``). Only where ``sums_in_kernel(x)``: the slot is skipped."""
-        if static_steps is not None:
-            return self.neuron.run_summed(self.synapse.static(x), weights, steps=static_steps)
-        return self.neuron.run_summed(self.synapse(x), weights)
+        """The layer's output spikes, after its slot, summed over time with ``weights[T]``, ``[B, ...]``,
+        without writing them (the neuron's ``run_summed``; a dropout that ``drops_time_sum`` masks the
+        sum, with the spike counts the kernel also gives). Only where ``sums_in_kernel(x)``."""
+        current = self.synapse.static(x) if static_steps is not None else self.synapse(x)
+        if self.dropout.passes_through():
+            return self.neuron.run_summed(current, weights, steps=static_steps)
+        units = current.shape if static_steps is not None else current.shape[1:]
+        counts = torch.empty(units, dtype=current.dtype, device=current.device)
+        z = self.neuron.run_summed(current, weights, steps=static_steps, counts=counts)
+        steps = static_steps if static_steps is not None else current.shape[0]
+        return self.dropout.drop_time_sum(z, counts, steps, self.synapse.weight)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}" + (f", pool={self.pool}" if self.pool is not None else "")

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from snnlab.dropout.masks import mask_stats
+from snnlab.dropout.masks import count_stats, mask_stats
 from snnlab.dropout.stats import DropoutStats
 from snnlab.generators import generator_on
 from snnlab.validation import check_bool, check_choice, check_float, check_seed
@@ -109,7 +109,7 @@ class SpikeDropout(nn.Module):
         self._last_stats: DropoutStats | None = None
         # Detached (x, mask, out) of the last sampling forward; reduced to DropoutStats on first access
         # of ``last_stats`` so that the training step does not pay for diagnostics nobody reads.
-        self._stats_source: tuple[Tensor, Tensor, tuple[float, float, float]] | None = None
+        self._stats_source: tuple[Tensor, Tensor, tuple[float, float, float] | int] | None = None
 
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
@@ -162,8 +162,17 @@ class SpikeDropout(nn.Module):
         self._stats_source = (x.detach(), mask.detach(), (float(scale), float(shift), float(bias)))
         self._last_stats = None
 
-    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float]) -> DropoutStats:
-        """Reduce a recorded forward to ``DropoutStats``; ``mask`` is 0 exactly where a unit was dropped."""
+    def _record_counts(self, counts: Tensor, steps: int, mask: Tensor) -> None:
+        """Remember a forward on a time sum (``drop_time_sum``): the layer's spike counts over ``steps``
+        steps and the mask held over them (0 where dropped, else the kept spikes' value)."""
+        self._stats_source = (counts.detach(), mask.detach(), int(steps))
+        self._last_stats = None
+
+    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float] | int) -> DropoutStats:
+        """Reduce a recorded forward to ``DropoutStats``; ``mask`` is 0 exactly where a unit was dropped.
+        An int in place of the affine map: ``x`` holds spike counts over that many steps (``_record_counts``)."""
+        if isinstance(affine, int):
+            return count_stats(self.key, self.p, x, affine, mask)
         scale, shift, bias = affine
         if not mask.is_floating_point():  # the fused kernel's uint8 mask
             mask = mask.to(x.dtype)
@@ -216,6 +225,21 @@ class SpikeDropout(nn.Module):
         readout into the layer). Conservative: only the base class's unscaled inference."""
         return (not self.sampling and self.inference_scale == 1.0
                 and type(self)._inference is SpikeDropout._inference)
+
+    def drops_time_sum(self) -> bool:
+        """True when this forward's mask would be one per (sample, unit), held over the window, and drawn
+        from nothing the layer's spike counts and weights do not give: then dropping the spikes and
+        summing them over time equals summing them and dropping the sum, and a model whose readout reads
+        a time sum lets the layer's kernel sum the spikes without writing them (``drop_time_sum``).
+        Only the methods that implement ``drop_time_sum`` say True, and only while sampling at p > 0."""
+        return False
+
+    def drop_time_sum(self, z: Tensor, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        """``z[B, ...]``, the layer's spikes summed over ``steps`` steps with a readout's time weights, after
+        this method's mask (the one ``forward`` would draw, from the same generator); ``counts`` are the
+        spike counts and ``weight`` the layer's incoming weight. Records the statistics as ``forward``
+        does. Only where ``drops_time_sum()``."""
+        raise NotImplementedError(f"the {self.key!r} method does not drop a time sum (drops_time_sum() is False)")
 
     def _inference(self, ctx: LayerContext) -> Tensor:
         """The output when not sampling: the spikes, times the keep probability for ``rescale="none"``."""

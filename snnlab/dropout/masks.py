@@ -2,7 +2,8 @@
 
 ``keep_mask`` draws a mask from a generator; ``apply_mask`` applies it in one fused pass each way;
 ``drop_affine`` does both for the per-step methods (through the counter-based C kernel or its
-PyTorch twin, ``snnlab.dropout.kernels``); ``mask_stats`` reduces one forward to ``DropoutStats``.
+PyTorch twin, ``snnlab.dropout.kernels``); ``mask_stats`` reduces one forward to ``DropoutStats``, and
+``count_stats`` does the same from spike counts where the spikes were never written.
 """
 
 from __future__ import annotations
@@ -180,6 +181,31 @@ def _fraction(num: Tensor, den: Tensor) -> float:
     return float(num) / den_f if den_f > 0 else math.nan
 
 
+def count_stats(method: str, p: float, counts: Tensor, steps: int, mask: Tensor) -> DropoutStats:
+    """``DropoutStats`` of a forward whose 0/1 spikes were not written: ``counts[B, ...]`` their sums over
+    ``steps`` steps, ``mask`` the mask held over the window (z's shape, 0 = dropped, else the kept spikes'
+    output value). What ``mask_stats`` gives for those spikes and ``mask`` broadcast over time."""
+    with torch.no_grad():
+        mask = mask.to(counts.dtype)
+        dropped = mask == 0
+        n_dropped = dropped.sum() * steps
+        silent = counts == 0
+        kept_fired = ~dropped & ~silent
+        zero_entries = n_dropped + ((steps - counts) * ~dropped).sum()  # dropped, or kept but not spiking
+        lo = 0.0 if zero_entries > 0 else float(mask[kept_fired].min())  # mask values are >= 0
+        hi = float(mask[kept_fired].max()) if kept_fired.any() else 0.0
+        return DropoutStats(
+            method=method,
+            p=p,
+            dropped_fraction=float(n_dropped) / (counts.numel() * steps),
+            spikes_removed=_fraction((counts * dropped).sum(), counts.sum()),
+            silent_fraction=_fraction((dropped & silent).sum() * steps, n_dropped),
+            out_mean=float((counts * mask).sum() / (counts.numel() * steps)),
+            out_min=lo,
+            out_max=hi,
+        )
+
+
 def mask_stats(method: str, p: float, x: Tensor, mask: Tensor, out: Tensor) -> DropoutStats:
     """``DropoutStats`` of one forward: ``x`` the input ``[T, B, ...]``, ``mask`` broadcastable to it (0 = dropped).
 
@@ -203,5 +229,3 @@ def mask_stats(method: str, p: float, x: Tensor, mask: Tensor, out: Tensor) -> D
             out_min=float(lo),
             out_max=float(hi),
         )
-
-

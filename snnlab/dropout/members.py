@@ -42,6 +42,10 @@ class MemberDropout(nn.Module):
         """True when every member's slot is the identity now (``SpikeDropout.passes_through``)."""
         return all(m.passes_through() for m in self.methods)
 
+    def drops_time_sum(self) -> bool:
+        """False: a population's members are dropped on their written spikes (``SpikeDropout.drops_time_sum``)."""
+        return False
+
     def forward(self, ctx: LayerContext) -> Tensor:
         """``[T, K, B, ...]`` spikes after each member's dropout.
 

@@ -277,6 +277,29 @@ class ShapedDropout(SpikeDropout):
         self._record(x, mask)
         return out
 
+    def time_sum_scores(self, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        """``scores`` from the layer's spike counts ``[B, ...]`` over ``steps`` steps and its weight, for a
+        layer whose spikes are not written. Methods whose scores need more (the membrane) do not override it."""
+        raise NotImplementedError(f"the {self.key!r} method's scores need more than spike counts and weights")
+
+    def drops_time_sum(self) -> bool:
+        return (self.sampling and self.p > 0.0 and not self.per_step and self.window == "full"
+                and self.membrane is None and type(self).time_sum_scores is not ShapedDropout.time_sum_scores)
+
+    def drop_time_sum(self, z: Tensor, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        if not self.drops_time_sum():
+            raise ValueError(f"this {self.key!r} dropout cannot drop a time sum now (drops_time_sum() is False: "
+                             "not sampling, p=0, a per-step or causal mask, or scores from the membrane)")
+        with torch.no_grad():
+            scores = self.time_sum_scores(counts, steps, weight)
+            q = shape_probabilities(scores, self.p, favor=self.favor, p_max=self.p_max, validate=False).to(z.device)
+            self._last_probabilities = q.expand(z.shape[1:]).clone()
+            self._last_step_probabilities = q.expand((steps,) + tuple(z.shape))
+            scale = (1.0 / (1.0 - q)).to(z.dtype) if self.rescale == "inverted" else None
+        mask = keep_mask((1,) + tuple(z.shape), q, generator=self.generator_for(z.device), dtype=z.dtype, scale=scale)[0]
+        self._record_counts(counts, steps, mask)
+        return apply_mask(z, mask)  # mask holds 1/(1 - q) for kept units when inverted
+
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, favor={self.favor!r}, p_max={self.p_max}, per_step={self.per_step}, "
                 f"window={self.window!r}")
@@ -331,6 +354,21 @@ class MembraneDropout(ShapedDropout):
         return _running_mean(ctx.membrane)
 
 
+def _row_norms(weight: Tensor | None, x: Tensor, *, batch_dims: int) -> Tensor:
+    """L2 norm of each neuron's incoming weights (its row of ``weight``), shaped to broadcast over the
+    unit dims of ``x`` (``x.shape[batch_dims:]``: spikes [T, B, ...] with 2, counts [B, ...] with 1)."""
+    units = x.shape[batch_dims]
+    if not isinstance(weight, Tensor) or weight.dim() < 2 or weight.shape[0] != units:
+        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(
+            f"weight must have one row per neuron of x (shape [{units}, ...] for x of shape "
+            f"{tuple(x.shape)}), got {shape}"
+        )
+    rows = weight.detach().flatten(1)
+    norms = (rows if rows.is_floating_point() else rows.float()).norm(dim=1)  # an integer weight has a norm too
+    return norms.view((-1,) + (1,) * (x.dim() - batch_dims - 1))
+
+
 @register
 class SynapticDropout(ShapedDropout):
     """Drop probability per neuron from the L2 norm of its incoming weights (its row of ``weight``).
@@ -356,16 +394,10 @@ class SynapticDropout(ShapedDropout):
     score_label = "incoming weight L2 norm"
 
     def scores(self, ctx: LayerContext) -> Tensor:
-        x, weight = ctx.spikes, ctx.weight
-        if not isinstance(weight, Tensor) or weight.dim() < 2 or weight.shape[0] != x.shape[2]:
-            shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-            raise ValueError(
-                f"weight must have one row per neuron of x (shape [{x.shape[2]}, ...] for x of shape "
-                f"{tuple(x.shape)}), got {shape}"
-            )
-        rows = weight.detach().flatten(1)
-        norms = (rows if rows.is_floating_point() else rows.float()).norm(dim=1)  # an integer weight has a norm too
-        return norms.view((-1,) + (1,) * (x.dim() - 3))
+        return _row_norms(ctx.weight, ctx.spikes, batch_dims=2)
+
+    def time_sum_scores(self, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        return _row_norms(weight, counts, batch_dims=1)
 
 
 @register
@@ -394,6 +426,11 @@ class ActivityDropout(ShapedDropout):
 
     def scores(self, ctx: LayerContext) -> Tensor:
         return ctx.spikes.detach().float().mean((0, 1))
+
+    def time_sum_scores(self, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        # The same value as scores' mean over [T, B, ...] of 0/1 spikes: both sums are exact integers,
+        # divided once by T * B.
+        return counts.detach().float().sum(0) / (steps * counts.shape[0])
 
     def causal_scores(self, ctx: LayerContext) -> Tensor:
         """Each neuron's running firing rate: its spikes over steps 0..t of its sample, divided by t + 1."""

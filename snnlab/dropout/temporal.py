@@ -39,5 +39,17 @@ class TemporalDropout(SpikeDropout):
         self._record(x, mask, scale=scale)
         return out
 
+    def drops_time_sum(self) -> bool:
+        return self.sampling and self.p > 0.0
+
+    def drop_time_sum(self, z: Tensor, counts: Tensor, steps: int, weight: Tensor | None) -> Tensor:
+        if not self.drops_time_sum():
+            raise ValueError("this temporal dropout cannot drop a time sum now (drops_time_sum() is False: "
+                             "not sampling, or p=0)")
+        scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
+        mask = keep_mask((1,) + tuple(z.shape), self.p, generator=self.generator_for(z.device), dtype=z.dtype)[0]
+        self._record_counts(counts, steps, mask * scale)
+        return apply_mask(z, mask, scale)
+
 
 __all__ = ["TemporalDropout"]

@@ -156,6 +156,9 @@ class SpikingModel(nn.Module):
         eval) and its neuron sums in a kernel (``sums_in_kernel``: LIF on the CPU), that layer sums its
         spikes as it makes them and never writes them, unless a recording is active or
         ``fuse_readout`` is False. The logits and gradients are those of the written spikes, bit for bit.
+        A slot whose mask is held over the window and drawn from spike counts and weights at most
+        (``drops_time_sum``: temporal, synaptic, activity) masks the sum instead: the same mask from the
+        same generator, the same logits up to rounding (the kept spikes are scaled after the sum).
 
         A NaN or infinite value in ``x`` is a ValueError when ``x`` is on the CPU, and so is a value
         outside [0, 1] with an encoding that needs intensities (``rate``: ``gain*x``; ``latency``); on an

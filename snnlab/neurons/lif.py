@@ -122,8 +122,9 @@ class LIF(StepNeuron):
         return (self.backend in ("kernel", "auto") and isinstance(x, Tensor) and x.device.type == "cpu"
                 and lif_kernels.kernel_applies(x)[0])
 
-    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
-        """The spikes summed over time with the constant ``weights[T]``: ``z = sum_t weights[t] * s_t``.
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None, counts: Tensor | None = None) -> Tensor:
+        """The spikes summed over time with the constant ``weights[T]``: ``z = sum_t weights[t] * s_t``
+        (and, into ``counts`` when given, the spike counts ``sum_t s_t``).
 
         ``x`` is the current ``[T, B, ...]``, or with ``steps`` the time-constant ``x[B, ...]`` held
         that long. The same value as ``lif_kernels.time_weighted_sum(run(x).spikes, weights)`` (bit for
@@ -138,8 +139,8 @@ class LIF(StepNeuron):
             params = self.params()
             return lif_kernels.lif_kernel_summed(x, weights, params.beta, params.threshold, steps=steps,
                                                  reset=params.reset, surrogate=params.surrogate,
-                                                 detach_reset=params.detach_reset)
-        return super().run_summed(x, weights, steps=steps)
+                                                 detach_reset=params.detach_reset, counts=counts)
+        return super().run_summed(x, weights, steps=steps, counts=counts)
 
     def extra_repr(self) -> str:
         return f"beta={float(self.beta):.3g}, threshold={float(self.threshold):.3g}, reset={self.reset!r}, surrogate={self.surrogate}"

@@ -76,7 +76,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     for dtype, suffix in _SUFFIX.items():
         real = _CTYPE[dtype]
         fwd = getattr(lib, f"lif_forward_{suffix}")
-        fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32, p, p]
+        fwd.argtypes = [p, i64, p, p, i64, i64, real, real, i32, i32, p, p, p]
         fwd.restype = None
         bwd = getattr(lib, f"lif_backward_{suffix}")
         bwd.argtypes = [p, p, i64, p, i64, p, i64, i64, real, real, i32, i32, i32, real, i32, p, p, i32, i32, p]
@@ -183,7 +183,7 @@ def _c_forward(x: Tensor, b: float, thr: float, reset: str, keep_h: bool) -> tup
     real = _CTYPE[x.dtype]
     getattr(lib, f"lif_forward_{_SUFFIX[x.dtype]}")(
         xs.data_ptr(), sx, s.data_ptr(), h.data_ptr() if h is not None else None, steps, m, real(b), real(thr),
-        RESET_CODES[reset], torch.get_num_threads(), None, None,
+        RESET_CODES[reset], torch.get_num_threads(), None, None, None,
     )
     return s, h
 
@@ -255,7 +255,7 @@ class _CLIFSummed(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weights: Tensor, steps: int | None, beta: Tensor, threshold: Tensor, reset: str,  # type: ignore[override]
-                surrogate: Surrogate, detach_reset: bool):
+                surrogate: Surrogate, detach_reset: bool, counts: Tensor | None):
         lib, _ = _load()
         b, thr = float(beta.detach()), float(threshold.detach())
         x = x.detach()
@@ -275,6 +275,7 @@ class _CLIFSummed(torch.autograd.Function):
         getattr(lib, f"lif_forward_{_SUFFIX[x.dtype]}")(
             xs.data_ptr(), sx, None, h.data_ptr() if h is not None else None, T, m, real(b), real(thr),
             RESET_CODES[reset], torch.get_num_threads(), w.data_ptr(), z.data_ptr(),
+            counts.data_ptr() if counts is not None else None,
         )
         ctx.save_for_backward(x if static else h, w)
         ctx.b, ctx.thr, ctx.reset, ctx.surrogate, ctx.detach_reset = b, thr, reset, surrogate, detach_reset
@@ -286,7 +287,7 @@ class _CLIFSummed(torch.autograd.Function):
         saved, w = ctx.saved_tensors
         g_x, g_beta, g_thr = _c_backward(ctx, saved, ctx.steps, g_z.contiguous(), None, static=ctx.static,
                                          need=ctx.needs_input_grad[3:5], gscale=w)
-        return g_x, None, None, g_beta, g_thr, None, None, None
+        return g_x, None, None, g_beta, g_thr, None, None, None, None
 
 
 def _c_backward(ctx: Any, h: Tensor, steps: int, g_s: Tensor | None, g_h: Tensor | None, *, static: bool,
@@ -412,6 +413,7 @@ def lif_kernel_summed(
     reset: str = "subtract",
     surrogate: Surrogate = Surrogate(),
     detach_reset: bool = False,
+    counts: Tensor | None = None,
 ) -> Tensor:
     """The LIF spikes summed over time with ``weights[T]``, ``z = sum_t weights[t] * s_t``, on the C kernel.
 
@@ -419,7 +421,8 @@ def lif_kernel_summed(
     never written, forward or backward. ``x`` is the current ``[T, B, ...]``, or with ``steps`` the
     time-constant current ``x[B, ...]`` held for ``steps`` steps (then ``weights`` has ``steps``
     entries). ``weights`` is a constant (no gradient); ``x``, ``beta`` and ``threshold`` get theirs.
-    CPU tensors only (``kernel_applies``): a ValueError elsewhere.
+    ``counts``: a contiguous tensor of z's shape and dtype, filled with the spike counts ``sum_t s_t``
+    (no gradient). CPU tensors only (``kernel_applies``): a ValueError elsewhere.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor ([T, B, ...], or [B, ...] with steps), got {type(x).__name__}")
@@ -436,8 +439,16 @@ def lif_kernel_summed(
     if x.device.type != "cpu":
         raise ValueError(f"lif_kernel_summed runs on CPU tensors only, got x on {x.device.type}")
     _check_call(x, reset, surrogate)
+    out_shape = tuple(x.shape) if steps is not None else tuple(x.shape[1:])
+    if counts is not None and (not isinstance(counts, Tensor) or tuple(counts.shape) != out_shape
+                               or counts.dtype != x.dtype or counts.device.type != "cpu"
+                               or not counts.is_contiguous() or counts.requires_grad):
+        got = (f"{tuple(counts.shape)} {counts.dtype} on {counts.device.type}" if isinstance(counts, Tensor)
+               else type(counts).__name__)
+        raise ValueError(f"counts must be a contiguous CPU tensor of shape {out_shape} and dtype {x.dtype} without "
+                         f"gradient (z's), got {got}")
     beta_t, thr_t = scalar(beta, x), scalar(threshold, x)
-    return _CLIFSummed.apply(x, weights, steps, beta_t, thr_t, reset, surrogate, bool(detach_reset))
+    return _CLIFSummed.apply(x, weights, steps, beta_t, thr_t, reset, surrogate, bool(detach_reset), counts)
 
 
 class _CTimeSum(torch.autograd.Function):

@@ -56,8 +56,9 @@ class Neuron(Protocol):
         """Whether ``run_summed`` on ``x`` sums the outputs in a kernel without writing them."""
         ...
 
-    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
-        """The outputs summed over time with the constant ``weights[T]``: ``sum_t weights[t] * s_t``."""
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None, counts: Tensor | None = None) -> Tensor:
+        """The outputs summed over time with the constant ``weights[T]``: ``sum_t weights[t] * s_t``;
+        ``counts`` (optional, z's shape) receives ``sum_t s_t``."""
         ...
 
     def forward(self, x: Tensor) -> Tensor:
@@ -154,13 +155,17 @@ class StepNeuron(nn.Module):
         """Whether ``run_summed`` skips writing the outputs (a fused kernel, e.g. LIF's on the CPU): here never."""
         return False
 
-    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None) -> Tensor:
+    def run_summed(self, x: Tensor, weights: Tensor, *, steps: int | None = None, counts: Tensor | None = None) -> Tensor:
         """The outputs summed over time with the constant ``weights[T]``, ``sum_t weights[t] * s_t``
         (``[B, ...]``): ``run`` (or ``run_static`` with ``steps``), then ``lif_kernels.time_weighted_sum``,
-        which adds in the order a summing kernel does. Neurons with such a kernel override it."""
+        which adds in the order a summing kernel does. ``counts`` (a tensor of that shape), when given,
+        receives ``sum_t s_t``. Neurons with such a kernel override it."""
         out = self.run_static(x, steps) if steps is not None else self.run(x)
         if out.spikes is None:
             raise ValueError(f"the {self.key!r} neuron has no outputs to sum (a non-spiking integrator)")
+        if counts is not None:
+            with torch.no_grad():
+                counts.copy_(out.spikes.sum(0))
         return time_weighted_sum(out.spikes, weights)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -13,7 +13,7 @@
  *   The same operations in the same order as the PyTorch loop (contraction off): bit-identical values.
  *   Forward writes s (the output) and h (the trace, and all that backward needs: s is recomputed from it),
  *   each only when asked, and on request z = sum_t w_t * s_t (a linear readout's time mean needs only that:
- *   then no [T, M] tensor is written at all).
+ *   then no [T, M] tensor is written at all) and the counts sum_t s_t.
  *
  *   backward, with d_t = surrogate'(h_t - thr), g_v_t = beta * dL/dh_{t+1} (0 at the last step), and g_s_t
  *   read as given or, with a per-step scale a[T], as a_t * g_s_t (the gradient of z above: g_s_t = w_t * dL/dz):
@@ -84,12 +84,13 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
  * (the readout's time-weighted spike sum: the spikes themselves need not be written at all). */
 #define DEFINE_FORWARD_CHUNK(SUFFIX, T)                                                                        \
   static inline __attribute__((always_inline)) void lif_forward_chunk_##SUFFIX(                                \
-      const T* x, int64_t sx, T* s, T* h, const T* w, T* z, int64_t steps, int64_t m, int64_t i0, int64_t n,   \
-      T beta, T thr, const int zero, const int keep_h, const int write_s, const int sum) {                     \
-    T v[MAX_CHUNK], acc[MAX_CHUNK];                                                                            \
+      const T* x, int64_t sx, T* s, T* h, const T* w, T* z, T* cnt, int64_t steps, int64_t m, int64_t i0,      \
+      int64_t n, T beta, T thr, const int zero, const int keep_h, const int write_s, const int sum) {          \
+    T v[MAX_CHUNK], acc[MAX_CHUNK], count[MAX_CHUNK];                                                          \
     for (int64_t j = 0; j < n; ++j) {                                                                          \
       v[j] = (T)0;                                                                                             \
       acc[j] = (T)0;                                                                                           \
+      count[j] = (T)0;                                                                                         \
     }                                                                                                          \
     for (int64_t t = 0; t < steps; ++t) {                                                                      \
       const T* xt = x + t * sx + i0;                                                                           \
@@ -101,15 +102,20 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
         T sp = hv > thr ? (T)1 : (T)0;                                                                         \
         if (keep_h) ht[j] = hv;                                                                                \
         if (write_s) st[j] = sp;                                                                               \
-        if (sum) acc[j] += wt * sp;                                                                            \
+        if (sum) {                                                                                             \
+          acc[j] += wt * sp;                                                                                   \
+          count[j] += sp;                                                                                      \
+        }                                                                                                      \
         v[j] = zero ? hv * ((T)1 - sp) : hv - sp * thr;                                                        \
       }                                                                                                        \
     }                                                                                                          \
     if (sum)                                                                                                   \
       for (int64_t j = 0; j < n; ++j) z[i0 + j] = acc[j];                                                      \
+    if (sum && cnt != NULL)                                                                                    \
+      for (int64_t j = 0; j < n; ++j) cnt[i0 + j] = count[j];                                                  \
   }
 
-#define FWD_ARGS x, sx, s, h, w, z, steps, m, i0, n, beta, thr
+#define FWD_ARGS x, sx, s, h, w, z, cnt, steps, m, i0, n, beta, thr
 /* variant bits: 8 zero reset, 4 keep h, 2 write s, 1 weighted sum */
 #define FWD_CASE(SUFFIX, V)                                                                                    \
   case V:                                                                                                      \
@@ -118,10 +124,11 @@ static int threads_for(int64_t chunks, int64_t work, int32_t nthreads) {
 #define FWD_CASES4(SUFFIX, V) FWD_CASE(SUFFIX, V) FWD_CASE(SUFFIX, V + 1) FWD_CASE(SUFFIX, V + 2) FWD_CASE(SUFFIX, V + 3)
 
 /* The forward over all chunks: writes s (unless NULL), h (unless NULL) and, when w is given, z[M], the
- * spikes summed over time with the weights w[T]. */
+ * spikes summed over time with the weights w[T], and (unless cnt is NULL) cnt[M], the spike counts (what a
+ * dropout mask held over the window needs of the spikes it does not see: its statistics and its scores). */
 #define DEFINE_FORWARD(SUFFIX, T)                                                                              \
   VECTOR_CLONES void lif_forward_##SUFFIX(const T* x, int64_t sx, T* s, T* h, int64_t steps, int64_t m, T beta, \
-                                          T thr, int32_t reset, int32_t nthreads, const T* w, T* z) {          \
+                                          T thr, int32_t reset, int32_t nthreads, const T* w, T* z, T* cnt) {  \
     const int64_t chunk = lif_chunk(m), chunks = (m + chunk - 1) / chunk;                                      \
     const int nt = threads_for(chunks, steps * m, nthreads);                                                   \
     const int variant = (reset == RESET_ZERO) * 8 + (h != NULL) * 4 + (s != NULL) * 2 + (w != NULL && z != NULL); \
