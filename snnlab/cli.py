@@ -31,7 +31,7 @@ EXIT_INTERRUPTED = 130
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Errors snnlab raises on purpose, with a message that names the argument or file: shown as is.
 OWN_ERRORS = (ValueError, TypeError, OSError, ImportError)
-BENCH_KINDS = ("dropout", "lif", "step", "population")
+BENCH_KINDS = ("dropout", "lif", "step", "population", "delayed")
 
 
 def _add_store(parser: argparse.ArgumentParser, *, inherit: bool = False) -> None:
@@ -191,10 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     answer.add_argument("--readme", default=None, metavar="PATH",
                         help="also write it into PATH between the answer markers (e.g. README.md)")
 
-    bench = sub.add_parser("bench", help="micro-benchmarks: dropout methods, LIF layer, training step, populations")
+    bench = sub.add_parser("bench", help="micro-benchmarks: dropout methods, LIF layer, training step, populations, "
+                                         "the delayed SRM layer")
     bench.add_argument("what", choices=BENCH_KINDS,
                        help="dropout: each method's step vs none; lif: one LIF layer per implementation; "
-                            "step: the MNIST MLP's step vs its GEMM-only floor; population: throughput per member vs K")
+                            "step: the MNIST MLP's step vs its GEMM-only floor; population: throughput per member vs K; "
+                            "delayed: the delayed SRM layer's ways on a latency code (CPU)")
     bench.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
     bench.add_argument("--steps", "--rounds", dest="rounds", type=int, default=None,
                        help="timed rounds (steps) per configuration (default: the benchmark's)")
@@ -204,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clock", choices=("wall", "process"), default="wall",
                        help="wall time, or this process's CPU time (steadier on a shared machine)")
     bench.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the rows as JSON here")
-    model = bench.add_argument_group("model (dropout, step, population)")
+    model = bench.add_argument_group("model (dropout, step, population; delayed: --hidden, -T, --batch-size)")
     model.add_argument("--hidden", default=None, help="hidden sizes, comma-separated (default 800: 784-800-10)")
     model.add_argument("-T", "--T", dest="T", type=int, default=None, help="time steps (default 25)")
     model.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
@@ -582,6 +584,7 @@ _BENCH_FLAGS = {
     "lif": ("workloads", "impls"),
     "step": ("hidden", "T", "batch_size", "method", "p", "backend"),
     "population": ("hidden", "T", "batch_size", "method", "p", "backend", "ks"),
+    "delayed": ("hidden", "T", "batch_size"),
 }
 _FLAG_NAMES = {"hidden": "--hidden", "T": "-T", "batch_size": "--batch-size", "method": "--method", "p": "--p",
                "backend": "--backend", "ks": "--ks", "workloads": "--workloads", "impls": "--impls"}
@@ -658,6 +661,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         frame = bench.bench_step(**options, path=args.json_path)
         print(f"torch threads: {threads}")
         print(bench.format_step_bench(frame))
+    elif args.what == "delayed":
+        frame = bench.bench_delayed(**options, path=args.json_path)
+        print(f"torch threads: {threads}")
+        print(bench.format_delayed_bench(frame))
     else:
         frame = bench.bench_population(**options, path=args.json_path)
         print(f"torch threads: {threads}")

@@ -221,6 +221,15 @@ BENCH_TINY = ["--device", "cpu", "--threads", "1", "--rounds", "1", "--warmup", 
 MODEL_TINY = ["--hidden", "32", "-T", "4", "--batch-size", "8"]
 
 
+def test_bench_delayed_runs_at_tiny_size_and_refuses_model_flags(tmp_path, capsys) -> None:
+    assert main(["bench", "delayed", *BENCH_TINY, "--hidden", "16", "-T", "4", "--batch-size", "4",
+                 "--json", str(tmp_path / "d.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "weight-first" in printed and "gather" in printed and (tmp_path / "d.json").exists()
+    assert main(["bench", "delayed", *BENCH_TINY, "--method", "standard"]) == 2
+    assert "--method does not apply to `bench delayed`" in capsys.readouterr().err
+
+
 def test_bench_dropout_runs_at_tiny_size_and_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "dropout.json"
     assert main(["bench", "dropout", *BENCH_TINY, *MODEL_TINY, "--method", "standard", "--json", str(out)]) == 0

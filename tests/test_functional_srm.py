@@ -146,6 +146,18 @@ def test_delayed_potential_passes_a_gradient_to_spikes_that_need_one() -> None:
     assert torch.allclose(got, want, atol=1e-12) and (got[spikes.detach() == 0] != 0).any()
 
 
+def test_delayed_potential_paths_can_be_forced_but_not_gather_for_spikes_needing_a_gradient() -> None:
+    spikes = (torch.rand(6, 2, 5, dtype=torch.float64) < 0.5).double()
+    weight = torch.randn(3, 10, dtype=torch.float64)
+    a = delayed_potential(spikes, weight, (0, 1), 2.0, gather=True)
+    b = delayed_potential(spikes, weight, (0, 1), 2.0, gather=False)
+    assert torch.allclose(a, b, atol=1e-12)
+    with pytest.raises(ValueError, match="gather=True gives the spikes no gradient"):
+        delayed_potential(spikes.requires_grad_(), weight, (0, 1), 2.0, gather=True)
+    with pytest.raises(TypeError, match="gather must be None, True or False"):
+        delayed_potential(spikes, weight, (0, 1), 2.0, gather="yes")
+
+
 def test_sparse_input_pays_only_for_few_spikes_without_gradient() -> None:
     few = torch.zeros(25, 8, 100)
     few[3, :, :10] = 1.0  # 0.4% non-zero

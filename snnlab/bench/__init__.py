@@ -1,6 +1,7 @@
 """Micro-benchmarks: the dropout methods' training step (``dropout``), one LIF layer's forward+backward
-(``lif``), the MNIST MLP's training step against its GEMM-only floor (``step``) and population
-training's throughput per member vs K (``population``).
+(``lif``), the MNIST MLP's training step against its GEMM-only floor (``step``), population
+training's throughput per member vs K (``population``) and the paper's delayed SRM layer on a
+latency-coded input (``delayed``).
 
 Names are loaded on first access (PEP 562), so ``snnlab.bench.lif`` can be imported on a machine
 with only torch (and triton) installed, as ``tools/gpu_lif_check.py`` does: the dropout, step and
@@ -30,6 +31,9 @@ _EXPORTS = {
     "GemmFloor": "step",
     "bench_step": "step",
     "format_step_bench": "step",
+    "DELAYED_COLUMNS": "delayed",
+    "bench_delayed": "delayed",
+    "format_delayed_bench": "delayed",
     "DEFAULT_KS": "population",
     "POPULATION_COLUMNS": "population",
     "POPULATION_TARGETS": "population",

@@ -67,7 +67,8 @@ def sparse_input_pays(spikes: Tensor) -> bool:
     return int(torch.count_nonzero(spikes)) <= SPARSE_INPUT_DENSITY * spikes.numel()
 
 
-def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float) -> Tensor:
+def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float, *,
+                      gather: bool | None = None) -> Tensor:
     """The potential a delayed SRM synapse drives: ``spikes [T, n..., in]``, ``weight [out, in * K]`` ->
     ``[T, n..., out]``, ``v(t) = sum_{i,k} w[:, i*K+k] sum_t' sigma(t - t' - delays[k]) s(t', i)``.
 
@@ -76,14 +77,22 @@ def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], t
     ``[T, T]`` filter for the kernel, so no ``[T, n, in * K]`` trace tensor is built. Sparse input
     (``sparse_input_pays``: a latency-coded image has one spike per input at most) is gathered
     instead of multiplied, at a cost that grows with the number of spikes, not with ``T * in``.
+    ``gather``: None (default) decides with ``sparse_input_pays``; True or False forces a path (True is
+    refused for spikes that need a gradient: the gather gives them none).
     """
+    if gather is None:
+        gather = sparse_input_pays(spikes)
+    elif not isinstance(gather, bool):
+        raise TypeError(f"gather must be None, True or False, got {gather!r}")
+    elif gather and spikes.requires_grad:
+        raise ValueError("gather=True gives the spikes no gradient, and these spikes need one; use gather=None or False")
     T, n_in = spikes.shape[0], spikes.shape[-1]
     out = weight.shape[0]
     flat = spikes.reshape(-1, n_in)  # [T*n, in], row t*n + b
     n = flat.shape[0] // T
     K = len(delays)
     arriving = torch.zeros(T * n, out, dtype=weight.dtype, device=spikes.device)
-    if sparse_input_pays(spikes):
+    if gather:
         rows, cols = flat.nonzero(as_tuple=True)  # row-major: sorted by row
         values = flat[rows, cols].to(weight.dtype)
         offsets = torch.zeros(T * n, dtype=torch.long, device=spikes.device)
