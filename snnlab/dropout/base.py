@@ -16,7 +16,7 @@ registry (``snnlab.dropout.registry``) and every catalogue of the study read it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +47,13 @@ class LayerContext:
     membrane: Tensor | None = None
     weight: Tensor | None = None
     next_weight: Tensor | None = None
+
+
+class CountedWindow(NamedTuple):
+    """How a forward on a time sum is summarised for ``last_stats``: the window's length and the kept spikes' scale."""
+
+    steps: int
+    scale: float
 
 
 class SpikeDropout(nn.Module):
@@ -109,7 +116,7 @@ class SpikeDropout(nn.Module):
         self._last_stats: DropoutStats | None = None
         # Detached (x, mask, out) of the last sampling forward; reduced to DropoutStats on first access
         # of ``last_stats`` so that the training step does not pay for diagnostics nobody reads.
-        self._stats_source: tuple[Tensor, Tensor, tuple[float, float, float] | int] | None = None
+        self._stats_source: tuple[Tensor, Tensor, tuple[float, float, float] | CountedWindow] | None = None
 
     # ---------------------------------------------------------------- randomness
     def reseed(self, seed: int) -> None:
@@ -162,17 +169,18 @@ class SpikeDropout(nn.Module):
         self._stats_source = (x.detach(), mask.detach(), (float(scale), float(shift), float(bias)))
         self._last_stats = None
 
-    def _record_counts(self, counts: Tensor, steps: int, mask: Tensor) -> None:
+    def _record_counts(self, counts: Tensor, steps: int, mask: Tensor, *, scale: float = 1.0) -> None:
         """Remember a forward on a time sum (``drop_time_sum``): the layer's spike counts over ``steps``
-        steps and the mask held over them (0 where dropped, else the kept spikes' value)."""
-        self._stats_source = (counts.detach(), mask.detach(), int(steps))
+        steps and the mask held over them (0 where dropped; a kept spike became ``scale * mask``), the mask
+        kept as ``[1, B, ...]`` like the one ``forward`` records."""
+        self._stats_source = (counts.detach(), mask.detach().unsqueeze(0), CountedWindow(int(steps), float(scale)))
         self._last_stats = None
 
-    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float] | int) -> DropoutStats:
+    def _compute_stats(self, x: Tensor, mask: Tensor, affine: tuple[float, float, float] | CountedWindow) -> DropoutStats:
         """Reduce a recorded forward to ``DropoutStats``; ``mask`` is 0 exactly where a unit was dropped.
-        An int in place of the affine map: ``x`` holds spike counts over that many steps (``_record_counts``)."""
-        if isinstance(affine, int):
-            return count_stats(self.key, self.p, x, affine, mask)
+        A ``CountedWindow`` in place of the affine map: ``x`` holds spike counts (``_record_counts``)."""
+        if isinstance(affine, CountedWindow):
+            return count_stats(self.key, self.p, x, affine.steps, mask * affine.scale)
         scale, shift, bias = affine
         if not mask.is_floating_point():  # the fused kernel's uint8 mask
             mask = mask.to(x.dtype)

@@ -186,7 +186,7 @@ def count_stats(method: str, p: float, counts: Tensor, steps: int, mask: Tensor)
     ``steps`` steps, ``mask`` the mask held over the window (z's shape, 0 = dropped, else the kept spikes'
     output value). What ``mask_stats`` gives for those spikes and ``mask`` broadcast over time."""
     with torch.no_grad():
-        mask = mask.to(counts.dtype)
+        mask = mask.to(counts.dtype).reshape(counts.shape)  # [1, B, ...] as recorded, or [B, ...]
         dropped = mask == 0
         n_dropped = dropped.sum() * steps
         silent = counts == 0

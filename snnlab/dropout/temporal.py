@@ -48,7 +48,7 @@ class TemporalDropout(SpikeDropout):
                              "not sampling, or p=0)")
         scale = 1.0 / self.keep if self.rescale == "inverted" else 1.0
         mask = keep_mask((1,) + tuple(z.shape), self.p, generator=self.generator_for(z.device), dtype=z.dtype)[0]
-        self._record_counts(counts, steps, mask * scale)
+        self._record_counts(counts, steps, mask, scale=scale)
         return apply_mask(z, mask, scale)
 
 
