@@ -12,6 +12,9 @@ from snnlab.functional.srm import (
     delayed_potential,
     delayed_traces,
     fire_once_by_cumprod,
+    potential_by_gather,
+    potential_by_traces,
+    potential_weight_first,
     fire_once_by_steps,
     first_spike_initial_state,
     first_spike_step,
@@ -132,6 +135,11 @@ def test_delayed_potential_is_the_traces_times_the_weight(density, shape, delays
     probe = torch.randn(want.shape, generator=g, dtype=torch.float64)
     (g_got,), (g_want,) = (torch.autograd.grad((x * probe).sum(), [weight]) for x in (got, want))
     assert torch.allclose(g_got, g_want, rtol=1e-10, atol=1e-12)
+    for order in (potential_by_gather, potential_by_traces, potential_weight_first):  # each order, forced
+        other = order(spikes, weight, delays, 1.5)
+        assert torch.allclose(other, want, rtol=1e-12, atol=1e-12), order.__name__
+        (g_other,) = torch.autograd.grad((other * probe).sum(), [weight])
+        assert torch.allclose(g_other, g_want, rtol=1e-10, atol=1e-12), order.__name__
 
 
 def test_delayed_potential_passes_a_gradient_to_spikes_that_need_one() -> None:

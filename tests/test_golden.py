@@ -12,7 +12,7 @@ records its own.
 History of the recordings: made before the spiking-blocks refactor (issue 10); re-recorded for changes
 of float32 rounding only: the leaky readout's time mean as one weighted sum over T, the readout's
 once-per-sample product of time-summed spikes, and (2026-12-01, with the pinned child process) the
-delayed SRM synapse computed weight-first or by gathering sparse input spikes, and the CPU's
+delayed SRM synapse computed by gathering sparse input spikes, or weight-first for a narrow layer, and the CPU's
 step-by-step first-spike product (``delayed_snn``'s losses moved in the 4th digit or less).
 """
 

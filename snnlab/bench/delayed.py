@@ -4,11 +4,12 @@ The ``delayed_snn`` network's first layer takes a first-spike (latency) code of 
 spike per input over the window, about 1% of ``[T, B, in]`` for MNIST. Two parts, each forward + backward
 (the weight's gradient; the spikes of a data encoding need none), each row against the part's reference:
 
-* ``synapse``: ``DelayedLinear``'s potential. ``traces`` (the reference) filters every input with every
-  delay into ``[T, B, in*K]`` traces, then one GEMM (what it did before 2026-12-01);
-  ``weight-first`` multiplies the weight first, then shifts and filters the ``[T, B, out]`` result;
-  ``gather`` (what ``DelayedLinear`` runs on a CPU for such input) adds the weight column of each input
-  spike (``snnlab.functional.srm.delayed_potential``).
+* ``synapse``: ``DelayedLinear``'s potential (``snnlab.functional.srm``). ``traces`` (the reference)
+  filters every input with every delay into ``[T, B, in*K]`` traces, then one GEMM (all it did before
+  2026-12-01, and what it still does for dense input to a wide layer); ``weight-first`` multiplies the
+  weight first, then shifts and filters the ``[T, B, out]`` result (its order for a narrow layer, a
+  readout); ``gather`` (what it runs on a CPU for such sparse input) adds the weight column of each
+  input spike.
 * ``first spike``: the fire-once product over the layer's ``[T, B, out]`` surrogate: ``cumprod`` (the
   reference, one kernel, the GPU's form) and ``steps`` (a running product, the CPU's form).
 
@@ -52,7 +53,8 @@ def _latency_input(T: int, batch: int, n_in: int, generator: torch.Generator) ->
 def _parts(T: int, batch: int, sizes: tuple[int, int], seed: int) -> dict[str, tuple[dict[str, Callable[[], Tensor]], str]]:
     """Per part: ``({impl: one forward+backward returning the output}, reference impl)``."""
     from snnlab.blocks import DelayedLinear
-    from snnlab.functional.srm import delayed_potential, delayed_traces, fire_once_by_cumprod, fire_once_by_steps
+    from snnlab.functional.srm import (delayed_potential, fire_once_by_cumprod, fire_once_by_steps, potential_by_gather,
+                                       potential_by_traces, potential_weight_first)
     from snnlab.functional.surrogate import Surrogate
 
     g = torch.Generator().manual_seed(seed)
@@ -64,11 +66,8 @@ def _parts(T: int, batch: int, sizes: tuple[int, int], seed: int) -> dict[str, t
     def synapse(kind: str) -> Callable[[], Tensor]:
         def run() -> Tensor:
             w.grad = None
-            if kind == "traces":
-                y = delayed_traces(spikes, DELAYS, TAU, dtype=w.dtype)
-                out = (y.reshape(-1, y.shape[-1]) @ w.t()).view(T, batch, sizes[1])
-            else:
-                out = delayed_potential(spikes, w, DELAYS, TAU, gather=kind == "gather")
+            fn = {"traces": potential_by_traces, "weight-first": potential_weight_first, "gather": potential_by_gather}[kind]
+            out = fn(spikes, w, DELAYS, TAU)
             out.backward(g_out)
             return out.detach()
         return run

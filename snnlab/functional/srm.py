@@ -72,13 +72,13 @@ def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], t
     """The potential a delayed SRM synapse drives: ``spikes [T, n..., in]``, ``weight [out, in * K]`` ->
     ``[T, n..., out]``, ``v(t) = sum_{i,k} w[:, i*K+k] sum_t' sigma(t - t' - delays[k]) s(t', i)``.
 
-    The same sum as ``delayed_traces`` followed by the weight's GEMM, in the cheaper order: the weight
-    first (what each input sends through each delayed connection), then each delay's shift, then one
-    ``[T, T]`` filter for the kernel, so no ``[T, n, in * K]`` trace tensor is built. Sparse input
-    (``sparse_input_pays``: a latency-coded image has one spike per input at most) is gathered
-    instead of multiplied, at a cost that grows with the number of spikes, not with ``T * in``.
-    ``gather``: None (default) decides with ``sparse_input_pays``; True or False forces a path (True is
-    refused for spikes that need a gradient: the gather gives them none).
+    Three orders of the same sum, the cheapest for the input: sparse input spikes (``sparse_input_pays``:
+    a latency-coded image has one spike per input at most) are gathered (``potential_by_gather``, a cost
+    that grows with the number of spikes, not with ``T * in``); dense input to a layer with at most a
+    quarter as many outputs as inputs (a readout) goes weight first (``potential_weight_first``: no
+    ``[T, n, in * K]`` traces); otherwise every input is filtered into traces and one GEMM follows
+    (``potential_by_traces``). ``gather``: None (default) decides with ``sparse_input_pays``; True or
+    False forces it (True is refused for spikes that need a gradient: the gather gives them none).
     """
     if gather is None:
         gather = sparse_input_pays(spikes)
@@ -86,32 +86,64 @@ def delayed_potential(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], t
         raise TypeError(f"gather must be None, True or False, got {gather!r}")
     elif gather and spikes.requires_grad:
         raise ValueError("gather=True gives the spikes no gradient, and these spikes need one; use gather=None or False")
-    T, n_in = spikes.shape[0], spikes.shape[-1]
-    out = weight.shape[0]
-    flat = spikes.reshape(-1, n_in)  # [T*n, in], row t*n + b
-    n = flat.shape[0] // T
-    K = len(delays)
-    arriving = torch.zeros(T * n, out, dtype=weight.dtype, device=spikes.device)
     if gather:
-        rows, cols = flat.nonzero(as_tuple=True)  # row-major: sorted by row
-        values = flat[rows, cols].to(weight.dtype)
-        offsets = torch.zeros(T * n, dtype=torch.long, device=spikes.device)
-        offsets[1:] = torch.bincount(rows, minlength=T * n).cumsum(0)[:-1]
-        table = weight.t().contiguous()  # [in*K, out]: row i*K + k is input i's k-th delayed connection
-        for k, d in enumerate(delays):  # sent at step t, arriving at t + d; arriving at T or later is never seen
-            if d < T:
-                used = len(cols) if d == 0 else int(offsets[(T - d) * n])  # non-zeros of the rows sent before T - d
-                arriving[d * n:] += F.embedding_bag(cols[:used] * K + k, table, offsets[: (T - d) * n], mode="sum",
-                                                    per_sample_weights=values[:used])
-    else:
-        by_delay = weight.view(out, n_in, K).permute(1, 2, 0).reshape(n_in, K * out)  # [in, K*out]
-        sent = (flat.to(weight.dtype) @ by_delay).view(T * n, K, out)
-        for k, d in enumerate(delays):
-            if d < T:
-                arriving[d * n:] += sent[: (T - d) * n, k]
-    steps = torch.arange(T, dtype=weight.dtype, device=spikes.device)
+        return potential_by_gather(spikes, weight, delays, tau)
+    if 4 * weight.shape[0] <= spikes.shape[-1]:
+        return potential_weight_first(spikes, weight, delays, tau)
+    return potential_by_traces(spikes, weight, delays, tau)
+
+
+def potential_by_traces(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float) -> Tensor:
+    """``delayed_potential`` as ``delayed_traces`` (every input through every delay's filter) then one GEMM."""
+    y = delayed_traces(spikes, delays, tau, dtype=weight.dtype)  # [T, ..., in*K]
+    return (y.reshape(-1, y.shape[-1]) @ weight.t()).view(*spikes.shape[:-1], weight.shape[0])
+
+
+def _filtered(arriving: Tensor, spikes: Tensor, out: int, tau: float) -> Tensor:
+    """The SRM kernel applied over time to what arrives at each step, ``arriving [T*n, out]`` -> ``[T, n..., out]``."""
+    T = spikes.shape[0]
+    steps = torch.arange(T, dtype=arriving.dtype, device=arriving.device)
     kernel = srm_kernel(steps.view(T, 1) - steps.view(1, T), tau)  # [T, T]: sigma(t - t'')
     return (kernel @ arriving.view(T, -1)).view(*spikes.shape[:-1], out)
+
+
+def potential_weight_first(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float) -> Tensor:
+    """``delayed_potential`` with the weight first (what each input sends through each delayed connection,
+    ``[T*n, K*out]``), then each delay's shift, then one ``[T, T]`` filter: cheaper than the traces when
+    the layer has few outputs."""
+    T, n_in = spikes.shape[0], spikes.shape[-1]
+    out, K = weight.shape[0], len(delays)
+    flat = spikes.reshape(-1, n_in)  # [T*n, in], row t*n + b
+    n = flat.shape[0] // T
+    by_delay = weight.view(out, n_in, K).permute(1, 2, 0).reshape(n_in, K * out)  # [in, K*out]
+    sent = (flat.to(weight.dtype) @ by_delay).view(T * n, K, out)
+    arriving = torch.zeros(T * n, out, dtype=weight.dtype, device=spikes.device)
+    for k, d in enumerate(delays):  # sent at step t, arriving at t + d; arriving at T or later is never seen
+        if d < T:
+            arriving[d * n:] += sent[: (T - d) * n, k]
+    return _filtered(arriving, spikes, out, tau)
+
+
+def potential_by_gather(spikes: Tensor, weight: Tensor, delays: tuple[int, ...], tau: float) -> Tensor:
+    """``delayed_potential`` from the non-zero inputs alone: each adds its weight column, per delay, to the
+    step it arrives at (an ``embedding_bag`` per delay), then one ``[T, T]`` filter. No gradient reaches
+    ``spikes``."""
+    T, n_in = spikes.shape[0], spikes.shape[-1]
+    out, K = weight.shape[0], len(delays)
+    flat = spikes.detach().reshape(-1, n_in)  # [T*n, in], row t*n + b
+    n = flat.shape[0] // T
+    rows, cols = flat.nonzero(as_tuple=True)  # row-major: sorted by row
+    values = flat[rows, cols].to(weight.dtype)
+    offsets = torch.zeros(T * n, dtype=torch.long, device=spikes.device)
+    offsets[1:] = torch.bincount(rows, minlength=T * n).cumsum(0)[:-1]
+    table = weight.t().contiguous()  # [in*K, out]: row i*K + k is input i's k-th delayed connection
+    arriving = torch.zeros(T * n, out, dtype=weight.dtype, device=spikes.device)
+    for k, d in enumerate(delays):  # sent at step t, arriving at t + d; arriving at T or later is never seen
+        if d < T:
+            used = len(cols) if d == 0 else int(offsets[(T - d) * n])  # non-zeros of the rows sent before T - d
+            arriving[d * n:] += F.embedding_bag(cols[:used] * K + k, table, offsets[: (T - d) * n], mode="sum",
+                                                per_sample_weights=values[:used])
+    return _filtered(arriving, spikes, out, tau)
 
 
 class FirstSpikeParams(NamedTuple):
