@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from snnlab.bench.report import frame_records, sync, write_payload
-from snnlab.validation import check_choice, check_int
+from snnlab.bench.report import frame_records, write_payload
+from snnlab.bench.step import check_timing, interleaved, paired_ratio, torch_threads
+from snnlab.validation import check_int
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DELAYED_COLUMNS = ("part", "impl", "ms", "ratio", "max_abs_diff", "note")
-CLOCKS = ("wall", "process")
 DELAYS, TAU = (0, 1, 2, 3), 2.0  # the paper's network (snnlab.models.reference.DelayedSNN)
 MNIST_INK = 0.19  # fraction of MNIST pixels that are not zero: the inputs that fire once in a latency code
 
@@ -115,51 +114,22 @@ def bench_delayed(
     n_in, n_out = (check_int("sizes entry", s, minimum=1) for s in sizes[:2])
     T = check_int("T", T, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    rounds = check_int("rounds", rounds, minimum=1)
-    warmup = check_int("warmup", warmup, minimum=0)
-    check_choice("clock", clock, CLOCKS)
-    from snnlab.device import resolve_device
-
-    dev = resolve_device(device)
+    dev, timer = check_timing(rounds=rounds, warmup=warmup, seed=seed, clock=clock, threads=threads, device=device)
     if dev.type != "cpu":
         raise ValueError(f"bench delayed measures the CPU's paths; device={str(dev)!r} is not allowed (allowed: cpu)")
-    if threads is not None:
-        check_int("threads", threads, minimum=1)
-    timer = time.perf_counter if clock == "wall" else time.process_time
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     rows: list[dict[str, Any]] = []
-    try:
+    with torch_threads(threads):
         for part, (impls, note) in _parts(T, batch_size, (n_in, n_out), seed).items():
-            names = list(impls)
-            reference = names[0]
-            outputs = {name: impls[name]() for name in names}
-            for name in names:
-                for _ in range(warmup):
-                    impls[name]()
-
-            def once(name: str) -> float:
-                sync(dev)
-                start = timer()
-                impls[name]()
-                sync(dev)
-                return timer() - start
-
-            times: dict[str, list[float]] = {n: [] for n in names}
-            for r in range(rounds):
-                k = r % len(names)
-                for name in names[k:] + names[:k]:
-                    times[name].append(once(name))
-            for name in names:
+            reference = next(iter(impls))
+            outputs = {name: run() for name, run in impls.items()}
+            times = interleaved(impls, rounds=rounds, warmup=warmup, device=dev, timer=timer)
+            for name in impls:
                 rows.append({
                     "part": part, "impl": name, "ms": 1e3 * statistics.median(times[name]),
-                    "ratio": statistics.median(t / ref for t, ref in zip(times[name], times[reference])),
+                    "ratio": paired_ratio(times[name], times[reference]),
                     "max_abs_diff": float((outputs[name] - outputs[reference]).abs().max()),
                     "note": "; ".join(t for t in ("reference" if name == reference else "", note) if t),
                 })
-    finally:
-        torch.set_num_threads(before)
     frame = pd.DataFrame(rows, columns=list(DELAYED_COLUMNS))
     if path is not None:
         write_payload(path, rows, device=dev, clock=clock, threads=threads, rounds=rounds,

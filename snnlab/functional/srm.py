@@ -2,7 +2,8 @@
 
 ``srm_kernel`` is the postsynaptic potential of one input spike; ``srm_kernel_matrix`` stacks it for
 every delay as a causal Toeplitz filter (one matmul instead of a time loop); ``delayed_potential``
-computes a delayed synapse's potential from sparse input spikes without the dense traces; ``first_spike_step``
+computes a delayed synapse's potential in the cheapest of three orders (gathered from sparse input
+spikes, weight first for a narrow layer, or those traces then one GEMM); ``first_spike_step``
 is one step of the fire-once rule and ``first_spikes`` the same over a whole trace at once.
 """
 
@@ -51,9 +52,10 @@ def delayed_traces(spikes: Tensor, delays: tuple[int, ...], tau: float, *, dtype
     return y.permute(1, 2, 3, 0).reshape(*spikes.shape[:-1], n_in * K)
 
 
-# Below this fraction of non-zero inputs the gather-sum path of ``delayed_potential`` beats the dense
-# Toeplitz-then-GEMM path on a CPU (measured: 9x forward, 7.5x forward+backward at 1% for the paper's
-# 784-800 layer, T=25; a latency-coded image is about 1%; a rate-coded one at 20% stays dense).
+# At most this fraction of non-zero inputs, ``delayed_potential`` gathers on a CPU. ``snnlab bench delayed``:
+# at 0.75% (a latency-coded MNIST-like image) the paper's 784-800 layer, T=25, batch 128, takes 0.23x the
+# traces-then-GEMM time forward+backward; the crossover was not measured, so rate-coded input (about 20%)
+# stays on the dense path.
 SPARSE_INPUT_DENSITY = 0.05
 
 
